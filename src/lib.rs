@@ -1,0 +1,34 @@
+//! Gazua PAY: a mock payment gateway for performance, load and stress tests. It speaks a real
+//! PG's API (Toss-Payments-compatible), and every answer and every delay is directed per request
+//! by headers or a body tag, or by the profile chosen at start.
+//!
+//! # Layout
+//!
+//! - `main.rs` — thin: CLI → [`config::Config`] → runtime → [`server::run`].
+//! - [`cli`] — the only module that knows clap; turns arguments into a `Config`.
+//! - [`config`] — resolved settings.
+//! - [`directive`] — the directive grammar: durations, latency expressions, outcome and fault
+//!   mixes, the request's headers and body tag.
+//! - [`engine`] — `decide()`: route + directives + defaults + RNG → [`engine::Decision`].
+//! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
+//! - [`codes`] — the PG's error-code catalog.
+//! - [`route`] — the closed set of routes.
+//! - [`server`] — accept loop, limits, the request lifecycle, faults at the socket, ops routes,
+//!   graceful shutdown.
+//! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
+//!
+//! # A request's life
+//!
+//! Route → directives (headers, then body tag) → decision → answer rendered → wait until
+//! arrival + decided latency → response written, or the decided fault done at the socket. See
+//! `server::lifecycle::handle`, which reads in that order.
+
+pub mod api;
+pub mod cli;
+pub mod codes;
+pub mod config;
+pub mod directive;
+pub mod engine;
+pub mod metrics;
+pub mod route;
+pub mod server;
