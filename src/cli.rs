@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the PG API (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Sample a latency expression and print its percentiles and a histogram.
     Preview(PreviewArgs),
     /// Exit 0 when the local server answers its health route, 1 otherwise (for a container
