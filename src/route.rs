@@ -48,6 +48,14 @@ impl Route {
         self as usize
     }
 
+    /// The one method the route answers (for the `Allow` header of a 405).
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::Inquiry | Route::Unknown => "GET",
+            _ => "POST",
+        }
+    }
+
     /// Money-moving routes take the profile's defaults; the others only what is asked of them
     /// specifically (SPEC §3).
     pub fn moves_money(self) -> bool {

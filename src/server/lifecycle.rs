@@ -157,13 +157,13 @@ async fn deliver(
     };
     let promised =
         matches!(fault, Fault::Truncated | Fault::Dribble { .. }).then_some(reply.body.len());
-    Ok(build(
-        status,
-        body,
-        promised,
-        Some(decision),
-        reply.retry_after,
-    ))
+    let mut response = build(status, body, promised, Some(decision), reply.retry_after);
+    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(route.method()));
+    }
+    Ok(response)
 }
 
 /// Sleeps until `at` on the runtime's timer (no thread held), or until shutdown demands an
