@@ -1,1 +1,189 @@
+//! The command line: the only module that knows clap. Every flag's doc comment is its help, and
+//! every flag can also be set by an environment variable `GAZUA_<FLAG>`.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, KeyFrom, LogFormat};
+use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration};
+
+/// Gazua PAY: a mock payment gateway for load tests. Every answer and every delay is directed
+/// per request (X-Gazua-* headers or a [gazua: …] body tag) or by the serving defaults.
+#[derive(Debug, Parser)]
+#[command(name = "gazua", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the PG API (the default when no command is given).
+    Serve(Box<ServeArgs>),
+    /// Sample a latency expression and print its percentiles and a histogram.
+    Preview(PreviewArgs),
+    /// Exit 0 when the local server answers its health route, 1 otherwise (for a container
+    /// HEALTHCHECK without curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to serve the PG API (and the ops routes) on.
+    #[arg(long, env = "GAZUA_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Default outcome mix, e.g. '97% approved, 2% declined, 1% error'.
+    #[arg(long, env = "GAZUA_OUTCOME", value_parser = parse_outcome)]
+    pub outcome: Option<Mix<Outcome>>,
+
+    /// Default latency expression, e.g. 'lognormal(p50=80ms, p99=400ms)'.
+    #[arg(long, env = "GAZUA_LATENCY", value_parser = parse_latency)]
+    pub latency: Option<Latency>,
+
+    /// Default transport-fault mix, e.g. '0.5% reset, 0.5% hang'.
+    #[arg(long, env = "GAZUA_FAULT", value_parser = parse_fault)]
+    pub fault: Option<Mix<Fault>>,
+
+    /// Seed of every keyed random choice: instances with the same seed decide a key alike.
+    #[arg(long, env = "GAZUA_SEED", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Upper bound of every latency sample, and how long a `hang` lasts.
+    #[arg(long, env = "GAZUA_MAX_LATENCY", default_value = "60s", value_parser = parse_dur)]
+    pub max_latency: Duration,
+
+    /// Most connections open at once; further clients wait in the listen backlog.
+    #[arg(long, env = "GAZUA_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest request body in bytes; a larger one gets 413.
+    #[arg(long, env = "GAZUA_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+
+    /// On SIGTERM/SIGINT, time to answer every in-flight request (delayed ones are answered
+    /// early if their wait would run past it) before exiting.
+    #[arg(long, env = "GAZUA_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_dur)]
+    pub shutdown_grace: Duration,
+
+    /// How long an idle keep-alive connection (or one sending its headers) is kept. Above
+    /// load balancers' 60 s idle timeout, so they never race a close.
+    #[arg(long, env = "GAZUA_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_dur)]
+    pub idle_timeout: Duration,
+
+    /// Where the determinism key comes from when no X-Gazua-Key or Idempotency-Key is sent.
+    #[arg(long, env = "GAZUA_KEY_FROM", value_enum, default_value_t = KeyFromArg::None)]
+    pub key_from: KeyFromArg,
+
+    /// Check the Basic-auth secret key against this value (otherwise only its format).
+    #[arg(long, env = "GAZUA_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Log line format.
+    #[arg(long, env = "GAZUA_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+
+    /// Log one line per request.
+    #[arg(long, env = "GAZUA_ACCESS_LOG")]
+    pub access_log: bool,
+
+    /// Runtime worker threads (default: one per core).
+    #[arg(long, env = "GAZUA_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The latency expression, e.g. 'percentiles(p50=80ms, p99=900ms, max=3s)'.
+    #[arg(value_parser = parse_latency)]
+    pub expr: Latency,
+
+    /// How many samples to draw.
+    #[arg(long, default_value_t = 100_000)]
+    pub samples: usize,
+
+    /// Seed of the samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Clamp, as the server's --max-latency does.
+    #[arg(long, default_value = "60s", value_parser = parse_dur)]
+    pub max_latency: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The server's address; the port of GAZUA_LISTEN when unset.
+    #[arg(long, env = "GAZUA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Give up after this long.
+    #[arg(long, default_value = "2s", value_parser = parse_dur)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFromArg {
+    /// Only X-Gazua-Key and Idempotency-Key.
+    None,
+    /// Also the request's orderId or paymentKey.
+    OrderId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+fn parse_dur(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_latency(text: &str) -> Result<Latency, String> {
+    Latency::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_outcome(text: &str) -> Result<Mix<Outcome>, String> {
+    Outcome::parse_mix(text).map_err(|e| e.to_string())
+}
+
+fn parse_fault(text: &str) -> Result<Mix<Fault>, String> {
+    Fault::parse_mix(text).map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Config {
+        Config {
+            listen: self.listen,
+            flags: Directives {
+                latency: self.latency,
+                outcome: self.outcome,
+                fault: self.fault,
+                ..Directives::default()
+            },
+            seed: self.seed,
+            max_latency: self.max_latency,
+            max_connections: self.max_connections.max(1),
+            max_body: self.max_body,
+            shutdown_grace: self.shutdown_grace,
+            idle_timeout: self.idle_timeout,
+            key_from: match self.key_from {
+                KeyFromArg::None => KeyFrom::None,
+                KeyFromArg::OrderId => KeyFrom::OrderId,
+            },
+            secret_key: self.secret_key,
+            log_format: match self.log_format {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            },
+            access_log: self.access_log,
+            workers: self.workers,
+        }
+    }
+}

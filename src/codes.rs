@@ -65,3 +65,19 @@ pub static CATALOG: &[CodeInfo] = &[
 pub fn lookup(name: &str) -> Option<&'static CodeInfo> {
     CATALOG.iter().find(|c| c.name == name)
 }
+
+/// STUB until the catalog lands.
+pub fn default_code(route: crate::route::Route, kind: CodeKind) -> Option<&'static CodeInfo> {
+    let _ = route;
+    match kind {
+        CodeKind::Declined => lookup("REJECT_CARD_PAYMENT"),
+        CodeKind::Error => lookup("FAILED_INTERNAL_SYSTEM_PROCESSING"),
+        CodeKind::Throttled => lookup("FORBIDDEN_CONSECUTIVE_REQUEST"),
+        CodeKind::Invalid => lookup("INVALID_REQUEST"),
+    }
+}
+
+/// The position of `info` in [`CATALOG`], for per-code metric handles.
+pub fn index_of(info: &'static CodeInfo) -> usize {
+    (info as *const CodeInfo as usize - CATALOG.as_ptr() as usize) / std::mem::size_of::<CodeInfo>()
+}

@@ -1,1 +1,251 @@
+//! Prometheus metrics. The registry is Gazua's own; every label value comes from a closed enum
+//! (routes, outcome kinds, fault kinds, catalog codes, `custom` for user-defined codes), and
+//! every handle is resolved once — at start, or on first use into a slot that is never
+//! resolved again — so recording a request hashes nothing and takes no lock.
 
+use std::sync::OnceLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::api::ReplyCode;
+use crate::codes::{self, CATALOG};
+use crate::directive::{Fault, Outcome};
+use crate::route::Route;
+
+const OUTCOMES: [&str; 5] = ["approved", "declined", "error", "throttled", "lost"];
+const FAULTS: [&str; 8] = [
+    "none",
+    "reset",
+    "close",
+    "hang",
+    "malformed",
+    "truncated",
+    "garbage",
+    "dribble",
+];
+/// Latency buckets from 1 ms to 60 s.
+const LATENCY_BUCKETS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0,
+];
+/// Timer lateness buckets, from 50 µs: how late Gazua answers past the decided moment.
+const LATENESS_BUCKETS: [f64; 13] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    requests_vec: IntCounterVec,
+    requests: Box<[OnceLock<IntCounter>]>,
+    responses_vec: IntCounterVec,
+    /// Per route: `OK`, then every catalog code, then `custom`.
+    responses: Box<[OnceLock<IntCounter>]>,
+    decided: Vec<Histogram>,
+    observed: Vec<Histogram>,
+    pub timer_lateness: Histogram,
+    pub in_flight: IntGauge,
+    pub open_connections: IntGauge,
+    pub directive_errors: IntCounter,
+    pub capacity_queue_depth: IntGauge,
+    pub profile_info: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests_vec = IntCounterVec::new(
+            Opts::new(
+                "gazua_requests_total",
+                "Requests decided, by route, outcome and fault.",
+            ),
+            &["route", "outcome", "fault"],
+        )
+        .expect("valid metric");
+        let responses_vec = IntCounterVec::new(
+            Opts::new(
+                "gazua_responses_total",
+                "Answers by route and PG code (OK for a payment object).",
+            ),
+            &["route", "code"],
+        )
+        .expect("valid metric");
+        let histogram = |name: &str, help: &str| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                &["route"],
+            )
+            .expect("valid metric")
+        };
+        let decided_vec = histogram(
+            "gazua_decided_latency_seconds",
+            "Latency decided for each request (arrival to first response byte).",
+        );
+        let observed_vec = histogram(
+            "gazua_observed_latency_seconds",
+            "Latency delivered: arrival to the moment the response was handed to the connection.",
+        );
+        let timer_lateness = Histogram::with_opts(
+            HistogramOpts::new(
+                "gazua_timer_lateness_seconds",
+                "How late answers were past their decided moment; a growing tail means Gazua itself is the bottleneck.",
+            )
+            .buckets(LATENESS_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "gazua_in_flight_requests",
+            "Requests being decided, waited or answered.",
+        )
+        .expect("valid metric");
+        let open_connections = IntGauge::new("gazua_open_connections", "Open client connections.")
+            .expect("valid metric");
+        let directive_errors = IntCounter::new(
+            "gazua_directive_errors_total",
+            "Requests refused because a directive did not parse.",
+        )
+        .expect("valid metric");
+        let capacity_queue_depth = IntGauge::new(
+            "gazua_capacity_queue_depth",
+            "Requests queued for a virtual PG worker slot.",
+        )
+        .expect("valid metric");
+        let profile_info = IntGaugeVec::new(
+            Opts::new(
+                "gazua_profile_info",
+                "The active profile and schedule phase (value 1).",
+            ),
+            &["profile", "phase"],
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("gazua_build_info", "Gazua's version (value 1)."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        for collector in [
+            Box::new(requests_vec.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(responses_vec.clone()),
+            Box::new(decided_vec.clone()),
+            Box::new(observed_vec.clone()),
+            Box::new(timer_lateness.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(directive_errors.clone()),
+            Box::new(capacity_queue_depth.clone()),
+            Box::new(profile_info.clone()),
+            Box::new(build_info),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process metrics register once");
+
+        let per_route = |vec: &HistogramVec| {
+            Route::ALL
+                .iter()
+                .map(|r| vec.with_label_values(&[r.name()]))
+                .collect()
+        };
+        Metrics {
+            registry,
+            requests_vec,
+            requests: (0..Route::ALL.len() * OUTCOMES.len() * FAULTS.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            responses_vec,
+            responses: (0..Route::ALL.len() * (CATALOG.len() + 2))
+                .map(|_| OnceLock::new())
+                .collect(),
+            decided: per_route(&decided_vec),
+            observed: per_route(&observed_vec),
+            timer_lateness,
+            in_flight,
+            open_connections,
+            directive_errors,
+            capacity_queue_depth,
+            profile_info,
+        }
+    }
+
+    /// Counts a decided request.
+    pub fn request(&self, route: Route, outcome: &Outcome, fault: Fault) {
+        let o = OUTCOMES
+            .iter()
+            .position(|k| *k == outcome.kind())
+            .unwrap_or(0);
+        let f = FAULTS.iter().position(|k| *k == fault.kind()).unwrap_or(0);
+        let slot = (route.index() * OUTCOMES.len() + o) * FAULTS.len() + f;
+        self.requests[slot]
+            .get_or_init(|| {
+                self.requests_vec
+                    .with_label_values(&[route.name(), OUTCOMES[o], FAULTS[f]])
+            })
+            .inc();
+    }
+
+    /// Counts an answer by the code it carried.
+    pub fn response(&self, route: Route, code: ReplyCode) {
+        let (index, name) = match code {
+            ReplyCode::Ok => (0, "OK"),
+            ReplyCode::Known(info) => (1 + codes::index_of(info), info.name),
+            ReplyCode::Custom => (CATALOG.len() + 1, "custom"),
+        };
+        let slot = route.index() * (CATALOG.len() + 2) + index;
+        self.responses[slot]
+            .get_or_init(|| self.responses_vec.with_label_values(&[route.name(), name]))
+            .inc();
+    }
+
+    pub fn decided(&self, route: Route, seconds: f64) {
+        self.decided[route.index()].observe(seconds);
+    }
+
+    pub fn observed(&self, route: Route, seconds: f64) {
+        self.observed[route.index()].observe(seconds);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding into a Vec cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Holds a gauge up for as long as it lives: hyper cancels a request by dropping its future,
+/// so only a guard keeps in-flight and connection counts honest.
+pub struct GaugeGuard(IntGauge);
+
+impl GaugeGuard {
+    pub fn new(gauge: &IntGauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,1 +1,204 @@
+//! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`].
 
+pub mod fault;
+pub mod lifecycle;
+pub mod ops;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use crate::api::Api;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::metrics::{GaugeGuard, Metrics};
+
+/// Largest request head hyper buffers (request line and headers); past it the client gets 431.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Listen backlog; the kernel caps it at `net.core.somaxconn`. Large, so a burst of 10k
+/// connections is queued rather than refused.
+const BACKLOG: u32 = 65_535;
+
+/// What every request handler shares.
+pub struct State {
+    pub config: Config,
+    pub engine: Engine,
+    pub api: Api,
+    pub metrics: Metrics,
+    /// False from the moment shutdown starts: `/__gazua/ready` fails.
+    pub ready: AtomicBool,
+    /// `None` while serving; the moment by which every in-flight request must be answered,
+    /// once shutdown starts.
+    pub drain: watch::Receiver<Option<Instant>>,
+}
+
+impl State {
+    /// Resolves when shutdown demands in-flight requests be answered now. Pending forever while
+    /// serving normally.
+    pub async fn drain_deadline(&self) {
+        let mut drain = self.drain.clone();
+        let deadline = drain.wait_for(Option::is_some).await.ok().and_then(|d| *d);
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            // The sender is gone only when the server is: nothing left to wait for.
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<State>,
+    drain_tx: watch::Sender<Option<Instant>>,
+}
+
+impl Server {
+    /// Binds the listen address; `127.0.0.1:0` picks a free port (see [`Server::local_addr`]).
+    pub async fn bind(config: Config) -> io::Result<Server> {
+        let socket = match config.listen {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        let listener = socket.listen(BACKLOG)?;
+        let (drain_tx, drain) = watch::channel(None);
+        let engine = Engine {
+            flags: config.flags.clone(),
+            seed: config.seed,
+            max_latency: config.max_latency,
+            profile: Arc::from("default"),
+        };
+        let api = Api {
+            secret_key: config.secret_key.clone(),
+        };
+        let metrics = Metrics::new();
+        metrics
+            .profile_info
+            .with_label_values(&["default", "-"])
+            .set(1);
+        let state = Arc::new(State {
+            config,
+            engine,
+            api,
+            metrics,
+            ready: AtomicBool::new(true),
+            drain,
+        });
+        Ok(Server {
+            listener,
+            state,
+            drain_tx,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness fails, no new connections,
+    /// every in-flight request is answered within `--shutdown-grace`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let Server {
+            listener,
+            state,
+            drain_tx,
+        } = self;
+        let config = &state.config;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            // hyper's header-read timeout also closes idle keep-alive connections once a timer
+            // is set (30 s by default): keep it above load balancers' 60 s idle timeout.
+            .header_read_timeout(config.idle_timeout)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEAD_BYTES as u32);
+
+        let limit = Arc::new(Semaphore::new(config.max_connections));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        tracing::info!(listen = %listener.local_addr()?, "serving");
+
+        loop {
+            // The permit comes before accept: past the limit, clients wait in the backlog
+            // instead of being accepted and starved.
+            let permit = tokio::select! {
+                permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors or a connection reset before accept: log,
+                        // back off briefly, keep serving.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let conn_guard = GaugeGuard::new(&state.metrics.open_connections);
+            let control = fault::Control::default();
+            let io = TokioIo::new(fault::FaultIo::new(stream, control.clone()));
+            let handler_state = state.clone();
+            let service = service_fn(move |req| {
+                lifecycle::handle(handler_state.clone(), control.clone(), req)
+            });
+            let connection = builder.serve_connection(io, service).into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _conn_guard = conn_guard;
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+
+        state.ready.store(false, Ordering::SeqCst);
+        drop(listener);
+        let grace = config.shutdown_grace;
+        // Delayed requests are answered a little before the grace ends, so their responses
+        // are written before the process exits.
+        let answer_by = Instant::now() + grace.saturating_sub(grace / 10);
+        let _ = drain_tx.send(Some(answer_by));
+        tracing::info!(
+            in_flight = state.metrics.in_flight.get(),
+            ?grace,
+            "draining"
+        );
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace ran out with connections still open");
+        }
+        tracing::info!("drained");
+        Ok(())
+    }
+}

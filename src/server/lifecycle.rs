@@ -1,0 +1,305 @@
+//! One request's life, in order: route → directives → body → decision → answer → wait → deliver
+//! (or fault). Every bad input becomes a PG-shaped answer; the handler fails the connection
+//! only when a fault asked for it or the client is gone.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::State;
+use super::fault::{Control, Dribble, GazuaBody, OnClose};
+use super::ops;
+use crate::api::{ApiRequest, Lang, Reply, ReplyCode, error_reply};
+use crate::codes;
+use crate::config::KeyFrom;
+use crate::directive::{DirectiveError, Fault, Outcome, headers};
+use crate::engine::{Asked, Decision};
+use crate::metrics::GaugeGuard;
+use crate::route::{self, Route};
+
+/// The connection is ended on purpose (a fault) or because the client went away.
+#[derive(Debug)]
+pub struct Dropped(&'static str);
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+pub type Answer = Result<Response<GazuaBody>, Dropped>;
+
+pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>) -> Answer {
+    let arrival = Instant::now();
+    let _in_flight = GaugeGuard::new(&state.metrics.in_flight);
+    let (parts, body) = req.into_parts();
+
+    // Health, readiness, metrics and the other ops routes ignore directives entirely.
+    if let Some(response) = ops::answer(&state, &parts) {
+        return Ok(response);
+    }
+    let target = route::route(&parts.method, parts.uri.path());
+
+    let header = match headers::from_headers(&parts.headers) {
+        Ok(directives) => directives,
+        Err(error) => return Ok(directive_error(&state, target.route, error)),
+    };
+    let body = match read_body(&state, body, &parts).await? {
+        Ok(body) => body,
+        Err(reply) => return Ok(respond(&state, target.route, reply)),
+    };
+    let tag = match state.api.request_tag(&target, &body).transpose() {
+        Ok(tag) => tag,
+        Err(error) => return Ok(directive_error(&state, target.route, error)),
+    };
+
+    let asked = Asked {
+        header: (!header.is_empty()).then_some(&header),
+        tag: tag.as_ref(),
+    };
+    let order_key = match state.config.key_from {
+        KeyFrom::OrderId => order_key(target.param, &body),
+        KeyFrom::None => None,
+    };
+    let fallback_key = idempotency_key(&parts).or(order_key.as_deref());
+    let decision = state.engine.decide(target.route, asked, fallback_key);
+    let metrics = &state.metrics;
+    metrics.request(target.route, &decision.outcome, decision.fault);
+    metrics.decided(target.route, decision.latency.as_secs_f64());
+
+    let request = ApiRequest {
+        target: &target,
+        method: &parts.method,
+        headers: &parts.headers,
+        body: &body,
+        lang: Lang::from_headers(&parts.headers),
+        now: jiff::Timestamp::now(),
+    };
+    let reply = state.api.answer(&request, &decision);
+    metrics.response(target.route, reply.code);
+
+    let answer = deliver(
+        &state,
+        &control,
+        &parts,
+        target.route,
+        arrival,
+        &decision,
+        reply,
+    )
+    .await;
+    if state.config.access_log {
+        access_log(&parts, &decision, &answer, arrival);
+    }
+    answer
+}
+
+/// Waits until the decided moment, then answers — or carries out the decided fault.
+async fn deliver(
+    state: &State,
+    control: &Control,
+    parts: &Parts,
+    route: Route,
+    arrival: Instant,
+    decision: &Decision,
+    reply: Reply,
+) -> Answer {
+    // A lost answer is an approved payment whose response is replaced by a fault.
+    let fault = match decision.outcome {
+        Outcome::Lost(fault) => fault,
+        _ => decision.fault,
+    };
+    // Only HTTP/1 owns its connection: on HTTP/2 a fault ends the stream, not its neighbours.
+    let owns_connection = parts.version <= Version::HTTP_11;
+
+    if fault == Fault::Hang {
+        wait_until(state, arrival + state.config.max_latency).await;
+        return Err(Dropped("hang fault"));
+    }
+    wait_until(state, arrival + decision.latency).await;
+    let observed = arrival.elapsed();
+    state.metrics.observed(route, observed.as_secs_f64());
+    state
+        .metrics
+        .timer_lateness
+        .observe(observed.saturating_sub(decision.latency).as_secs_f64());
+
+    let status = decision.status.unwrap_or(reply.status);
+    let body = match fault {
+        Fault::None => GazuaBody::full(reply.body.clone()),
+        Fault::Reset | Fault::Close | Fault::Garbage => {
+            if owns_connection {
+                control.on_close(match fault {
+                    Fault::Reset => OnClose::Reset,
+                    Fault::Garbage => OnClose::Garbage,
+                    _ => OnClose::Fin,
+                });
+            }
+            return Err(Dropped("transport fault"));
+        }
+        // Half the JSON document: never valid JSON, whatever the answer was.
+        Fault::Malformed => GazuaBody::full(reply.body.slice(..reply.body.len() / 2)),
+        Fault::Truncated => GazuaBody::Short(Some(reply.body.slice(..reply.body.len() / 2))),
+        Fault::Dribble { bytes_per_sec } => GazuaBody::Dribble(Box::new(Dribble::new(
+            reply.body.clone(),
+            bytes_per_sec,
+            state.drain.clone(),
+        ))),
+        Fault::Hang => unreachable!("handled above"),
+    };
+    let promised =
+        matches!(fault, Fault::Truncated | Fault::Dribble { .. }).then_some(reply.body.len());
+    Ok(build(
+        status,
+        body,
+        promised,
+        Some(decision),
+        reply.retry_after,
+    ))
+}
+
+/// Sleeps until `at` on the runtime's timer (no thread held), or until shutdown demands an
+/// answer now.
+async fn wait_until(state: &State, at: Instant) {
+    if at <= Instant::now() {
+        return;
+    }
+    tokio::select! {
+        () = tokio::time::sleep_until(at) => {}
+        () = state.drain_deadline() => {}
+    }
+}
+
+/// Reads the whole body, bounded by `--max-body`. The outer error means the client is gone.
+async fn read_body(
+    state: &State,
+    body: Incoming,
+    parts: &Parts,
+) -> Result<Result<Bytes, Reply>, Dropped> {
+    let limit = state.config.max_body;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(Err(too_large(limit)));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(Ok(collected.to_bytes())),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large(limit))),
+        Err(_) => Err(Dropped("request body could not be read")),
+    }
+}
+
+fn too_large(limit: usize) -> Reply {
+    let message =
+        format!("the request body is larger than the limit of {limit} bytes (--max-body)");
+    known_error(StatusCode::PAYLOAD_TOO_LARGE, "INVALID_REQUEST", &message)
+}
+
+/// An error reply with a catalog code (or the code as custom, should the catalog lack it).
+fn known_error(status: StatusCode, name: &str, message: &str) -> Reply {
+    let code = codes::lookup(name).map_or(ReplyCode::Custom, ReplyCode::Known);
+    error_reply(status, code, name, message)
+}
+
+fn directive_error(state: &State, route: Route, error: DirectiveError) -> Response<GazuaBody> {
+    state.metrics.directive_errors.inc();
+    let reply = known_error(StatusCode::BAD_REQUEST, error.code, &error.message);
+    respond(state, route, reply)
+}
+
+/// An immediate answer that no decision shaped (bad input found before deciding).
+fn respond(state: &State, route: Route, reply: Reply) -> Response<GazuaBody> {
+    state.metrics.response(route, reply.code);
+    build(
+        reply.status,
+        GazuaBody::full(reply.body),
+        None,
+        None,
+        reply.retry_after,
+    )
+}
+
+fn build(
+    status: StatusCode,
+    body: GazuaBody,
+    promised_length: Option<usize>,
+    decision: Option<&Decision>,
+    retry_after: Option<u32>,
+) -> Response<GazuaBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(length) = promised_length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    if let Some(decision) = decision
+        && let Ok(value) = HeaderValue::try_from(decision.header_value())
+    {
+        headers.insert("x-gazua-decision", value);
+    }
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn idempotency_key(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+}
+
+/// `--key-from order-id`: the order (or payment) the request is about.
+fn order_key(param: Option<&str>, body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Keys {
+        order_id: Option<String>,
+        payment_key: Option<String>,
+    }
+    if let Some(param) = param {
+        return Some(param.to_owned());
+    }
+    let keys: Keys = serde_json::from_slice(body).ok()?;
+    keys.order_id.or(keys.payment_key)
+}
+
+fn access_log(parts: &Parts, decision: &Decision, answer: &Answer, arrival: Instant) {
+    let trace_id = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .unwrap_or("-");
+    let status = match answer {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    };
+    tracing::info!(
+        target: "access",
+        trace_id,
+        method = %parts.method,
+        path = parts.uri.path(),
+        status,
+        decision = %decision.header_value(),
+        elapsed_ms = arrival.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+}
