@@ -1,0 +1,256 @@
+//! Test support: a real server on `127.0.0.1:0` (in-process or the real binary), a small HTTP
+//! client over real sockets, and a raw TCP client that reports exactly how a connection ended.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use gazua_pay::config::Config;
+use gazua_pay::server::Server;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const CONFIRM_BODY: &str =
+    r#"{"paymentKey":"pk_test_1","orderId":"order-0001","amount":15000}"#;
+
+/// An in-process server; dropping `stop` (or sending on it) starts its graceful shutdown.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(mut config: Config) -> TestServer {
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn default() -> TestServer {
+        TestServer::start(Config::new("127.0.0.1:0".parse().unwrap())).await
+    }
+
+    pub async fn shutdown(mut self) {
+        drop(self.stop.take());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn decision(&self) -> String {
+        self.headers
+            .get("x-gazua-decision")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// One field of `X-Gazua-Decision`, e.g. `latency` → `83.214ms`.
+    pub fn decided(&self, field: &str) -> String {
+        let decision = self.decision();
+        decision
+            .split("; ")
+            .find_map(|kv| kv.strip_prefix(field).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or_else(|| panic!("no {field} in X-Gazua-Decision: {decision:?}"))
+            .to_owned()
+    }
+
+    pub fn decided_latency(&self) -> Duration {
+        let text = self.decided("latency");
+        let ms: f64 = text.strip_suffix("ms").unwrap().parse().unwrap();
+        Duration::from_secs_f64(ms / 1000.0)
+    }
+}
+
+/// One request on a fresh connection.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    send_on(&mut sender, addr, method, path, headers, body).await
+}
+
+/// One request on an existing HTTP/1 connection.
+pub async fn send_on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = sender.send_request(request).await.expect("a response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn confirm(addr: SocketAddr, headers: &[(&str, &str)]) -> Reply {
+    send(addr, "POST", "/v1/payments/confirm", headers, CONFIRM_BODY).await
+}
+
+/// How a raw connection ended after a request was written.
+#[derive(Debug)]
+pub struct RawEnd {
+    pub bytes: Vec<u8>,
+    /// `Ok(())` for a clean EOF (FIN), the read error otherwise (RST is `ConnectionReset`).
+    pub end: std::io::Result<()>,
+    pub elapsed: Duration,
+}
+
+/// Writes `request` on a fresh connection and reads until the peer closes it.
+pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
+    let start = std::time::Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break Ok(()),
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(error) => break Err(error),
+        }
+    };
+    RawEnd {
+        bytes,
+        end,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A confirm request as raw HTTP/1.1 text with extra header lines (`connection: close`, so a
+/// normal answer ends with FIN too).
+pub fn raw_confirm(extra_headers: &str) -> String {
+    format!(
+        "POST /v1/payments/confirm HTTP/1.1\r\nhost: gazua\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n{extra_headers}\r\n{CONFIRM_BODY}",
+        CONFIRM_BODY.len()
+    )
+}
+
+/// The real binary, serving on a free loopback port.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Binary {
+    pub fn start(args: &[&str]) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gazua"))
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .env_remove("GAZUA_LISTEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the gazua binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("gazua logs before exiting").unwrap();
+            let log: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
+            if log["message"] == "serving" {
+                break log["listen"].as_str().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Binary { child, addr }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "gazua did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `q` quantile (0..=1) of sorted samples.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index]
+}
