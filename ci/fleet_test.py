@@ -303,7 +303,10 @@ def test_determinism(fleet):
             d = parse_decision(rh.get("x-gazua-decision"))
             got = (status, d.get("outcome"), d.get("latency"), d.get("fault"))
             served.add(rh.get("x-gazua-instance"))
-            if key in canonical and got != canonical[key]:
+            if key not in canonical:
+                problems.append(f"{key}: no agreed direct decision to compare with")
+                break
+            if got != canonical[key]:
                 problems.append(f"{key} via {rh.get('x-gazua-instance')}: {got} != {canonical[key]}")
         spread.append(len(served))
     multi = sum(1 for s in spread if s >= 2)
@@ -474,7 +477,11 @@ def test_drain(fleet, duration=9.0, kill_at=3.0, workers=12):
                f"{len(after)} answered after it exited")
     problems = []
     if errors:
-        problems.append(f"{len(errors)} client-side errors, e.g. {errors[:3]}")
+        kinds = {}
+        for r in errors:
+            kind = r[4].split(":")[0] if r[4] else f"HTTP {r[2]} from {r[3] or 'haproxy'}"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        problems.append(f"{len(errors)} client-side errors {kinds}, e.g. {errors[:2]}")
     if rc != 0:
         problems.append(f"killed instance exit code {rc}, expected 0")
     if not drained:

@@ -85,7 +85,7 @@ export default function () {
     const tagged = orderId();
     const created = http.post(`${BASE}/v1/payments`, JSON.stringify({
       method: 'CARD', amount: 15000, orderId: tagged,
-      orderName: 'Gazua sneakers [gazua: outcome=declined(INSUFFICIENT_BALANCE); latency=300ms]',
+      orderName: 'Gazua sneakers [gazua: outcome=declined(REJECT_CARD_PAYMENT); latency=300ms]',
       successUrl: 'https://shop.example/success', failUrl: 'https://shop.example/fail',
     }), { headers: { 'Content-Type': 'application/json' }, tags: { name: 'POST /v1/payments' } });
     if (created.status === 200) {

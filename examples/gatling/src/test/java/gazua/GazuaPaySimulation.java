@@ -53,7 +53,7 @@ public class GazuaPaySimulation extends Simulation {
                   .post("/v1/payments")
                   .body(StringBody(
                       "{\"method\":\"CARD\",\"amount\":15000,\"orderId\":\"#{taggedOrderId}\","
-                          + "\"orderName\":\"Gazua sneakers [gazua: outcome=declined(INSUFFICIENT_BALANCE)]\","
+                          + "\"orderName\":\"Gazua sneakers [gazua: outcome=declined(REJECT_CARD_PAYMENT)]\","
                           + "\"successUrl\":\"https://shop.example/success\",\"failUrl\":\"https://shop.example/fail\"}"))
                   .check(status().is(200))
                   .check(jsonPath("$.paymentKey").saveAs("paymentKey")))
