@@ -33,7 +33,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 # Static glibc: the binary runs on scratch, distroless/static or any distro, on x86_64 or arm64
 # (the target triple follows the build machine, so `docker buildx --platform linux/arm64` works).
-ENV RUSTFLAGS="-C target-feature=+crt-static"
+ENV RUSTFLAGS="-C target-feature=+crt-static" \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
 COPY --from=planner /app/recipe.json recipe.json
 # Dependencies only: this layer is reused until Cargo.toml or Cargo.lock change.
 RUN cargo chef cook --release --locked --target "$(uname -m)-unknown-linux-gnu" --recipe-path recipe.json

@@ -411,7 +411,7 @@ def test_schedule(fleet):
                        f"({', '.join(r[0] for r in rounds)})")
 
 
-def test_drain(fleet, duration=9.0, kill_at=3.0, workers=12):
+def test_drain(fleet, duration=9.0, kill_at=3.0, workers=32):
     victim = 1  # instance g2
     victim_name = "g2"
     records = []
@@ -431,7 +431,7 @@ def test_drain(fleet, duration=9.0, kill_at=3.0, workers=12):
                 conn.request("POST", "/v1/payments/confirm", body=body, headers={
                     "Content-Type": "application/json",
                     "X-Gazua-Outcome": "approved",
-                    "X-Gazua-Latency": "uniform(50ms, 600ms)",
+                    "X-Gazua-Latency": "uniform(20ms, 400ms)",
                 })
                 resp = conn.getresponse()
                 resp.read()

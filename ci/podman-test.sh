@@ -48,7 +48,8 @@ fi
 # --- the runtime stage, as written in the Dockerfile -----------------------------------------
 CTX="$CI_WORK/ctx"
 mkdir -p "$CTX"
-cp "$STATIC_BIN" "$CTX/gazua"
+# The Dockerfile's builder strips symbols (CARGO_PROFILE_RELEASE_STRIP); do the same here.
+strip -o "$CTX/gazua" "$STATIC_BIN" 2>/dev/null || cp "$STATIC_BIN" "$CTX/gazua"
 awk '/^FROM scratch AS runtime/{on=1} on' Dockerfile \
     | sed 's|^COPY --from=builder /gazua /gazua$|COPY gazua /gazua|' >"$CTX/Containerfile"
 grep -q '^FROM scratch AS runtime' "$CTX/Containerfile" || die "Dockerfile has no 'FROM scratch AS runtime' stage"
@@ -79,7 +80,8 @@ cfg = img.get("Config", {})
 problems = []
 if cfg.get("User") != "65532:65532":
     problems.append(f"User is {cfg.get('User')!r}, expected 65532:65532")
-hc = (cfg.get("Healthcheck") or img.get("HealthCheck") or {}).get("Test") or []
+# podman puts a docker-format image's HEALTHCHECK at the top level, docker under Config.
+hc = (img.get("Healthcheck") or cfg.get("Healthcheck") or {}).get("Test") or []
 if "/gazua" not in hc or "healthcheck" not in hc:
     problems.append(f"HEALTHCHECK missing or not '/gazua healthcheck': {hc!r}")
 if cfg.get("Entrypoint") != ["/gazua"]:
@@ -99,7 +101,10 @@ PY
 
 # --- run it -----------------------------------------------------------------------------------
 PORT="$(free_ports 1)"
-RUN_OPTS=(--name "$NAME" -d --ulimit nofile=65536:65536 --ulimit nproc=4096:4096
+# Explicit ulimits, within this process's own hard limits (runc cannot raise them here).
+NOFILE="$(ulimit -Hn)"; [ "$NOFILE" = unlimited ] || [ "$NOFILE" -gt 65536 ] && NOFILE=65536
+NPROC="$(ulimit -Hu)"; [ "$NPROC" = unlimited ] || [ "$NPROC" -gt 4096 ] && NPROC=4096
+RUN_OPTS=(--name "$NAME" -d --ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC"
     -e GAZUA_SHUTDOWN_GRACE=15s)
 BASE="http://127.0.0.1:$PORT"
 if ! timeout 120 "${PODMAN[@]}" run "${RUN_OPTS[@]}" -p "127.0.0.1:$PORT:8080" "$IMAGE" >"$CI_WORK/run.log" 2>&1; then
@@ -138,7 +143,8 @@ if [ "$code" = 200 ] && [ "$status" = DONE ]; then pass "confirm approved: 200, 
 code="$(confirm order-ci-0002 'outcome=declined')"
 case "$code" in 4??) pass "confirm declined: HTTP $code" ;; *) fail "confirm declined: HTTP $code, expected 4xx: $(head -c 300 "$CI_WORK/resp.json")" ;; esac
 
-if curl -fsS --max-time 5 "$BASE/metrics" | grep -q '^gazua_requests_total'; then
+curl -fsS --max-time 5 -o "$CI_WORK/metrics.txt" "$BASE/metrics" || true
+if grep -q '^gazua_requests_total' "$CI_WORK/metrics.txt" 2>/dev/null; then
     pass "/metrics exposes gazua_requests_total"
 else
     fail "/metrics lacks gazua_requests_total"
