@@ -40,6 +40,9 @@ struct State {
     /// When each waiting request starts service, ascending: in a FIFO multi-server queue start
     /// times never decrease in arrival order, so the front is always the next to start.
     waiting: VecDeque<Instant>,
+    /// The latest arrival seen: threads take `now` before the lock, so arrivals may reach it a
+    /// hair out of order; the model's clock never goes back.
+    clock: Option<Instant>,
 }
 
 impl CapacityModel {
@@ -52,12 +55,13 @@ impl CapacityModel {
         }
     }
 
-    /// Admits a request arriving at `now` whose own latency is `service`: it takes the earliest
-    /// free worker, waiting for it if all are busy, unless `queue` requests already wait.
-    /// Calls are expected in arrival order (`now` not decreasing, as a clock gives it); the
-    /// cost is one short lock and O(log concurrency).
-    pub fn admit(&self, now: Instant, service: Duration) -> Admission {
+    /// Admits a request arriving at `arrival` whose own latency is `service`: it takes the
+    /// earliest free worker, waiting for it if all are busy, unless `queue` requests already
+    /// wait. The cost is one short lock and O(log concurrency).
+    pub fn admit(&self, arrival: Instant, service: Duration) -> Admission {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = s.clock.map_or(arrival, |c| c.max(arrival));
+        s.clock = Some(now);
         while s.waiting.front().is_some_and(|start| *start <= now) {
             s.waiting.pop_front();
         }
@@ -79,7 +83,7 @@ impl CapacityModel {
             s.waiting.push_back(start);
         }
         Admission::Admitted {
-            total: (start - now) + service,
+            total: start.saturating_duration_since(arrival) + service,
         }
     }
 
