@@ -73,7 +73,7 @@ impl Plan {
     /// Parses and compiles one profile file on its own; `extends` may name a shipped profile.
     pub fn parse(text: &str, origin: &str) -> Result<Plan, ProfileError> {
         let mut b = Builder::shipped();
-        let name = b.add(text, origin, Kind::File)?;
+        let name = b.add(text, origin, Kind::File(None))?;
         b.compile(&name, None)
     }
 
@@ -306,10 +306,12 @@ fn is_path(profile: &str) -> bool {
 
 /// Where a source came from: a shipped profile may be replaced by a file of the same name; two
 /// files of the same name are an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Shipped,
-    File,
+    /// A file, by its canonical path when it has one: the same file named twice (in
+    /// `--profiles-dir` and as `--profile PATH`) is one profile, not a duplicate.
+    File(Option<PathBuf>),
 }
 
 #[derive(Debug)]
@@ -343,7 +345,8 @@ impl Builder {
         let file: ProfileFile =
             serde_json::from_str(text).map_err(|e| ProfileError::from_json(origin, &e))?;
         if let Some(existing) = self.sources.get(&file.name)
-            && existing.kind == Kind::File
+            && matches!(existing.kind, Kind::File(_))
+            && (existing.kind != kind || kind == Kind::File(None))
         {
             return Err(ProfileError::new(
                 origin,
@@ -371,7 +374,7 @@ impl Builder {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProfileError::whole(&origin, format!("cannot read the profile: {e}")))?;
-        self.add(&text, &origin, Kind::File)
+        self.add(&text, &origin, Kind::File(std::fs::canonicalize(path).ok()))
     }
 
     /// Adds every `*.json` of `dir`, in name order; returns the errors.

@@ -323,6 +323,10 @@ fn check_reports_every_file_and_resolves_extends_among_them() {
     std::fs::write(&cycle_a, r#"{"name": "ca", "extends": "cb"}"#).unwrap();
     std::fs::write(&cycle_b, r#"{"name": "cb", "extends": "ca"}"#).unwrap();
     assert!(check(&[good.clone(), child.clone()], &[]).is_empty());
+    // A file named both through its folder and on its own is one profile, not a duplicate.
+    let alone = temp_dir("check-alone");
+    std::fs::copy(&good, alone.join("good.json")).unwrap();
+    assert!(check(&[alone.join("good.json")], std::slice::from_ref(&alone)).is_empty());
     let errors = check(
         &[
             child,
