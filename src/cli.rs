@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, KeyFrom, LogFormat};
+use crate::config::{Config, KeyFrom, LedgerKind, LogFormat};
 use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration};
 
 /// Gazua PAY: a mock payment gateway for load tests. Every answer and every delay is directed
@@ -80,6 +80,15 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_KEY_FROM", value_enum, default_value_t = KeyFromArg::None)]
     pub key_from: KeyFromArg,
 
+    /// Where payments are recorded: `memory` (per instance, bounded) or `stateless` (nothing
+    /// recorded; what a fleet behind a load balancer runs).
+    #[arg(long, env = "GAZUA_LEDGER", default_value = "memory", value_parser = parse_ledger)]
+    pub ledger: LedgerKind,
+
+    /// Most payments the memory ledger keeps; the oldest are evicted first.
+    #[arg(long, env = "GAZUA_LEDGER_CAPACITY", default_value_t = crate::api::DEFAULT_LEDGER_CAPACITY)]
+    pub ledger_capacity: usize,
+
     /// Check the Basic-auth secret key against this value (otherwise only its format).
     #[arg(long, env = "GAZUA_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
@@ -145,6 +154,17 @@ fn parse_dur(text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|e| e.to_string())
 }
 
+fn parse_ledger(text: &str) -> Result<LedgerKind, String> {
+    match text {
+        "memory" => Ok(LedgerKind::Memory),
+        "stateless" => Ok(LedgerKind::Stateless),
+        t if t.starts_with("redis://") => Err(format!(
+            "'{t}': the redis ledger is not available in this build; use memory or stateless"
+        )),
+        t => Err(format!("'{t}': expected memory or stateless")),
+    }
+}
+
 fn parse_latency(text: &str) -> Result<Latency, String> {
     Latency::parse(text).map_err(|e| e.to_string())
 }
@@ -177,6 +197,8 @@ impl ServeArgs {
                 KeyFromArg::None => KeyFrom::None,
                 KeyFromArg::OrderId => KeyFrom::OrderId,
             },
+            ledger: self.ledger,
+            ledger_capacity: self.ledger_capacity,
             secret_key: self.secret_key,
             log_format: match self.log_format {
                 LogFormatArg::Text => LogFormat::Text,

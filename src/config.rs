@@ -11,6 +11,15 @@ pub enum KeyFrom {
     OrderId,
 }
 
+/// Where payments are recorded (`--ledger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerKind {
+    /// Per instance, bounded by `--ledger-capacity`.
+    Memory,
+    /// Nothing recorded: every request judged on its own; minted keys still decode.
+    Stateless,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -29,6 +38,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
     pub key_from: KeyFrom,
+    pub ledger: LedgerKind,
+    pub ledger_capacity: usize,
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub access_log: bool,
@@ -48,6 +59,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(90),
             key_from: KeyFrom::None,
+            ledger: LedgerKind::Memory,
+            ledger_capacity: crate::api::DEFAULT_LEDGER_CAPACITY,
             secret_key: None,
             log_format: LogFormat::Text,
             access_log: false,

@@ -30,5 +30,6 @@ pub mod config;
 pub mod directive;
 pub mod engine;
 pub mod metrics;
+pub mod profile;
 pub mod route;
 pub mod server;

@@ -48,6 +48,14 @@ impl Route {
         self as usize
     }
 
+    /// The one method the route answers (for the `Allow` header of a 405).
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::Inquiry | Route::Unknown => "GET",
+            _ => "POST",
+        }
+    }
+
     /// Money-moving routes take the profile's defaults; the others only what is asked of them
     /// specifically (SPEC §3).
     pub fn moves_money(self) -> bool {
@@ -69,8 +77,15 @@ pub struct Target<'a> {
 
 /// Matches a method and path against the PG API.
 pub fn route<'a>(method: &Method, path: &'a str) -> Target<'a> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let (route, param, by_order, expected) = match segments.as_slice() {
+    // At most five segments matter; a longer path is no route of ours. No allocation.
+    let mut parts = path.trim_end_matches('/').split('/').skip(1);
+    let mut segments = [""; 6];
+    let mut count = 0;
+    for (slot, part) in segments.iter_mut().zip(&mut parts) {
+        *slot = part;
+        count += 1;
+    }
+    let (route, param, by_order, expected) = match &segments[..count] {
         ["v1", "payments"] => (Route::Create, None, false, Method::POST),
         ["v1", "payments", "confirm"] => (Route::Confirm, None, false, Method::POST),
         ["v1", "payments", "orders", order] => (Route::Inquiry, Some(*order), true, Method::GET),
@@ -88,5 +103,72 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Target<'a> {
         param,
         by_order,
         wrong_method,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pg_path_is_routed_with_its_parameter() {
+        let cases = [
+            ("POST", "/v1/payments", Route::Create, None, false),
+            ("POST", "/v1/payments/confirm", Route::Confirm, None, false),
+            (
+                "GET",
+                "/v1/payments/pk_1",
+                Route::Inquiry,
+                Some("pk_1"),
+                false,
+            ),
+            (
+                "GET",
+                "/v1/payments/orders/order-1",
+                Route::Inquiry,
+                Some("order-1"),
+                true,
+            ),
+            (
+                "POST",
+                "/v1/payments/pk_1/cancel",
+                Route::Cancel,
+                Some("pk_1"),
+                false,
+            ),
+            (
+                "POST",
+                "/v1/billing/authorizations/issue",
+                Route::BillingIssue,
+                None,
+                false,
+            ),
+            (
+                "POST",
+                "/v1/billing/bk_1",
+                Route::BillingCharge,
+                Some("bk_1"),
+                false,
+            ),
+            ("GET", "/v1/payments/confirm/", Route::Confirm, None, false),
+            (
+                "GET",
+                "/v1/payments/a/b/c/d/e/f",
+                Route::Unknown,
+                None,
+                false,
+            ),
+            ("GET", "/", Route::Unknown, None, false),
+        ];
+        for (method, path, route_, param, by_order) in cases {
+            let target = route(&method.parse().unwrap(), path);
+            assert_eq!(
+                (target.route, target.param, target.by_order),
+                (route_, param, by_order),
+                "{path}"
+            );
+        }
+        assert!(route(&Method::GET, "/v1/payments/confirm").wrong_method);
+        assert!(!route(&Method::POST, "/v1/payments/confirm").wrong_method);
     }
 }

@@ -1,13 +1,51 @@
 //! The PG's HTTP API (Toss-Payments-compatible flavor): validating a request, applying the
 //! decided outcome to the payment lifecycle, and rendering the answer's JSON.
+//!
+//! # Layout
+//!
+//! - this file — the types the server sees ([`Api`], [`ApiRequest`], [`Reply`]), and the
+//!   checks every route shares: route, method, `Authorization`, `Idempotency-Key`, throttling.
+//! - `routes` — one function per route: read the body, apply the outcome to the ledger, render.
+//! - `input` — reading bodies as the PG validates them, and the 400 messages.
+//! - `ledger` — the [`Ledger`] seam and its memory and stateless implementations.
+//! - `keys` — minted, signed, self-describing `paymentKey`s and `billingKey`s.
+//! - `render` — the Payment and billing objects, serialized straight from the record.
+//!
+//! # Keys an instance has not seen
+//!
+//! A minted key says its amount, orderId, orderName, tag and time, so any instance with the same
+//! seed answers for it. With no record of it (stateless ledger, another instance confirmed it,
+//! or evicted), an instance shows it as its confirm most likely ended: `DONE` approved at its
+//! minting time — the default outcome is approval — unless the key's tag asks for one outcome
+//! only, `declined(…)` (then `ABORTED` with that failure) or `error(…)` (then `IN_PROGRESS`, not
+//! approved). A confirm of such a key starts from `READY`, so it approves once per instance. A
+//! key Gazua did not mint is known only where it was recorded; elsewhere it is
+//! `NOT_FOUND_PAYMENT` (a confirm of one creates the payment, as the PG would have at checkout).
 
+mod input;
+pub mod keys;
+pub mod ledger;
+mod render;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
+use serde::Deserialize;
 
-use crate::codes::CodeInfo;
-use crate::directive::{DirectiveError, Directives};
+use crate::codes::{self, CodeInfo};
+use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
 use crate::engine::Decision;
-use crate::route::Target;
+use crate::route::{Route, Target};
+use input::{Loose, Problem};
+use keys::KeyMint;
+pub use ledger::{Ledger, MemoryLedger, StatelessLedger};
 
 /// The language of messages: Korean unless the client sends `Accept-Language: en-US`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,33 +96,374 @@ pub struct Reply {
     pub retry_after: Option<u32>,
 }
 
-/// The API's state: settings and (later) the ledger.
-pub struct Api {
-    pub secret_key: Option<String>,
+/// Where payments are remembered (`--ledger`).
+#[derive(Clone)]
+pub enum LedgerChoice {
+    /// Per instance, bounded: at most this many payments, oldest evicted first.
+    Memory { capacity: usize },
+    /// Nothing remembered.
+    Stateless,
+    /// Any other implementation (a shared one, such as Redis).
+    Shared(Arc<dyn Ledger>),
 }
 
+/// The default `--ledger-capacity`.
+pub const DEFAULT_LEDGER_CAPACITY: usize = 1_000_000;
+
+/// What the API needs from the configuration.
+#[derive(Clone)]
+pub struct ApiSettings {
+    /// `--secret-key`: when set, the Basic credentials must name it, and a request without
+    /// `Authorization` is refused.
+    pub secret_key: Option<String>,
+    /// `--seed`: minted keys are signed with a key derived from it, so a fleet sharing the seed
+    /// reads each other's keys.
+    pub seed: u64,
+    pub ledger: LedgerChoice,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            secret_key: None,
+            seed: 0,
+            ledger: LedgerChoice::Memory {
+                capacity: DEFAULT_LEDGER_CAPACITY,
+            },
+        }
+    }
+}
+
+/// The API's state: settings, the key mint and the ledger.
+pub struct Api {
+    pub secret_key: Option<String>,
+    mint: KeyMint,
+    ledger: Arc<dyn Ledger>,
+}
+
+/// The longest `Idempotency-Key` the PG accepts.
+const MAX_IDEMPOTENCY_KEY: usize = 300;
+
 impl Api {
-    /// The `[gazua: …]` tag this request carries, in a JSON string value of its body (or, for
-    /// a key Gazua minted, inside that key).
+    pub fn new(settings: ApiSettings) -> Api {
+        let ledger: Arc<dyn Ledger> = match settings.ledger {
+            LedgerChoice::Memory { capacity } => Arc::new(MemoryLedger::new(capacity)),
+            LedgerChoice::Stateless => Arc::new(StatelessLedger),
+            LedgerChoice::Shared(ledger) => ledger,
+        };
+        Api {
+            secret_key: settings.secret_key,
+            mint: KeyMint::new(settings.seed),
+            ledger,
+        }
+    }
+
+    /// The `[gazua: …]` tag this request carries: in a JSON string value of its body, else
+    /// inside a minted key it names.
+    ///
+    /// A tag written at `POST /v1/payments` (in orderName) is meant for the payment's confirm:
+    /// the create itself takes only its latency, and a plain `{paymentKey, orderId, amount}`
+    /// confirm of the minted key follows the whole tag. Inquiries and cancels of that key take
+    /// only its latency (and `key`/`profile`): the tag describes the confirm, and applying its
+    /// `lost` or `declined` to the inquiry a SUT reconciles with would defeat the point.
     pub fn request_tag(
         &self,
-        _target: &Target<'_>,
+        target: &Target<'_>,
         body: &[u8],
     ) -> Option<Result<Directives, DirectiveError>> {
-        crate::directive::headers::find_tag(body)
+        if target.route == Route::Unknown {
+            return None;
+        }
+        if memchr::memmem::find(body, b"[gazua:").is_some() {
+            let found = crate::directive::headers::find_tag(body)?;
+            return Some(if target.route == Route::Create {
+                found.map(latency_only)
+            } else {
+                found
+            });
+        }
+        let prefix = keys::TAGGED_PAYMENT_PREFIX;
+        match target.route {
+            Route::Confirm if memchr::memmem::find(body, prefix.as_bytes()).is_some() => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct KeyOnly<'a> {
+                    #[serde(borrow)]
+                    payment_key: Option<Loose<'a>>,
+                }
+                let body: KeyOnly = input::parse_body(body).ok()?;
+                let Some(Loose::Str(key)) = body.payment_key else {
+                    return None;
+                };
+                self.key_tag(&key)
+            }
+            Route::Inquiry | Route::Cancel if !target.by_order => {
+                let key = target.param.filter(|k| k.starts_with(prefix))?;
+                Some(self.key_tag(key)?.map(latency_only))
+            }
+            _ => None,
+        }
+    }
+
+    /// The directives of the tag inside a minted payment key.
+    fn key_tag(&self, key: &str) -> Option<Result<Directives, DirectiveError>> {
+        let tag = self.mint.read_payment(key)?.tag?;
+        Some(parse_tag_text(&tag).map_err(|e| e.within("paymentKey tag")))
     }
 
     /// Validates the request, applies `decision` to the payment lifecycle and renders the
     /// answer. Never fails: every bad input is a PG-shaped 4xx.
     pub fn answer(&self, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
-        let _ = (req, decision);
-        Reply {
-            status: StatusCode::OK,
-            body: Bytes::from_static(b"{}"),
-            code: ReplyCode::Ok,
-            retry_after: None,
+        let lang = req.lang;
+        let route = req.target.route;
+        if route == Route::Unknown {
+            return code_reply(known("NOT_FOUND"), lang);
+        }
+        if req.target.wrong_method {
+            return code_reply(known("METHOD_NOT_ALLOWED"), lang);
+        }
+        if let Err(reply) = self.authorize(req.headers, lang) {
+            return reply;
+        }
+        let posted = route != Route::Inquiry;
+        let scope = if posted {
+            match idempotency_scope(req) {
+                Ok(scope) => scope.filter(|_| self.ledger.records()),
+                Err(reply) => return reply,
+            }
+        } else {
+            None
+        };
+        let now_ms = req.now.as_millisecond();
+        if let Some(scope) = scope
+            && let Some(stored) = self.ledger.replay(scope, req.now.as_second())
+        {
+            if now_ms < stored.ready_at_ms {
+                return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+            }
+            return Reply {
+                status: stored.status,
+                body: stored.body,
+                code: stored.code,
+                retry_after: None,
+            };
+        }
+        if decision.outcome == Outcome::Throttled {
+            return code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang);
+        }
+        if posted && let Err(problem) = input::check_content_type(req.headers) {
+            return problem_reply(&problem, lang);
+        }
+        let reply = routes::answer(self, req, decision);
+        // The first answer is kept for a repeat when it is final: an approval or a decline.
+        // Errors and refusals are not, so a retry with the same key is processed again.
+        let keep = reply.status.is_success() || matches!(decision.outcome, Outcome::Declined(_));
+        if let Some(scope) = scope
+            && keep
+        {
+            let wait = i64::try_from(decision.latency.as_millis()).unwrap_or(i64::MAX);
+            self.ledger.remember(
+                scope,
+                ledger::Stored {
+                    status: reply.status,
+                    body: reply.body.clone(),
+                    code: reply.code,
+                    ready_at_ms: now_ms.saturating_add(wait),
+                    stored_at: req.now.as_second(),
+                },
+            );
+        }
+        reply
+    }
+
+    /// `Authorization: Basic base64("{secretKey}:")`, as the PG checks it. No header at all is
+    /// accepted unless a secret key is configured (load scripts often leave it out).
+    fn authorize(&self, headers: &HeaderMap, lang: Lang) -> Result<(), Reply> {
+        let unauthorized = || code_reply(known("UNAUTHORIZED_KEY"), lang);
+        let bad_format = || code_reply(known("INCORRECT_BASIC_AUTH_FORMAT"), lang);
+        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+            return match self.secret_key {
+                Some(_) => Err(unauthorized()),
+                None => Ok(()),
+            };
+        };
+        let value = value.as_bytes();
+        let Some((scheme, credentials)) = value
+            .iter()
+            .position(|b| *b == b' ')
+            .map(|i| (&value[..i], value[i + 1..].trim_ascii()))
+        else {
+            return Err(unauthorized());
+        };
+        if !scheme.eq_ignore_ascii_case(b"basic") {
+            return Err(unauthorized());
+        }
+        let decoded = decode_base64(credentials).ok_or_else(bad_format)?;
+        let colon = decoded
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or_else(bad_format)?;
+        match &self.secret_key {
+            Some(secret) if decoded[..colon] != *secret.as_bytes() => Err(unauthorized()),
+            _ => Ok(()),
         }
     }
+}
+
+/// Base64 with or without padding, standard or URL-safe alphabet.
+fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    const CONFIG: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CONFIG);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CONFIG);
+    STANDARD
+        .decode(text)
+        .or_else(|_| URL_SAFE.decode(text))
+        .ok()
+}
+
+/// The idempotency scope of a POST: the PG deduplicates on key + API key + URL + method, never
+/// the body. `None` without an `Idempotency-Key`.
+fn idempotency_scope(req: &ApiRequest<'_>) -> Result<Option<u64>, Reply> {
+    let Some(key) = req.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = key.as_bytes();
+    if key.len() > MAX_IDEMPOTENCY_KEY || key.is_empty() {
+        return Err(code_reply(known("INVALID_IDEMPOTENCY_KEY"), req.lang));
+    }
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    for part in [
+        key,
+        req.method.as_str().as_bytes(),
+        req.target.route.name().as_bytes(),
+        req.target.param.unwrap_or("").as_bytes(),
+        req.headers
+            .get(http::header::AUTHORIZATION)
+            .map_or(&b""[..], |v| v.as_bytes()),
+    ] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    Ok(Some(h.digest()))
+}
+
+/// Parses the inner text of a tag (`outcome=declined; latency=2s`) as the body tag would be.
+fn parse_tag_text(text: &str) -> Result<Directives, DirectiveError> {
+    crate::directive::headers::parse_compound(text)
+}
+
+/// Only what a tag says about this request's timing and identity, not its outcome.
+fn latency_only(d: Directives) -> Directives {
+    Directives {
+        outcome: None,
+        fault: None,
+        status: None,
+        ..d
+    }
+}
+
+/// A catalog entry the code relies on.
+fn known(name: &str) -> &'static CodeInfo {
+    match codes::lookup(name) {
+        Some(info) => info,
+        None => unreachable!("code {name} is missing from the catalog"),
+    }
+}
+
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The PG error answer for a catalog code, with its documented status and message.
+pub fn code_reply(info: &'static CodeInfo, lang: Lang) -> Reply {
+    error_reply(
+        status_of(info.status),
+        ReplyCode::Known(info),
+        info.name,
+        info.message(lang),
+    )
+}
+
+/// A catalog code with a specific message.
+fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
+    error_reply(
+        status_of(info.status),
+        ReplyCode::Known(info),
+        info.name,
+        message,
+    )
+}
+
+/// A 400 `INVALID_REQUEST` naming what is wrong.
+fn problem_reply(problem: &Problem, lang: Lang) -> Reply {
+    code_reply_with(known("INVALID_REQUEST"), &problem.message(lang))
+}
+
+/// The answer for a body over the server's `--max-body` limit (413 in the PG's error shape).
+pub fn body_too_large(limit: usize, lang: Lang) -> Reply {
+    let info = known("GAZUA_BODY_TOO_LARGE");
+    let message = match lang {
+        Lang::Ko => format!("요청 본문이 너무 큽니다. 최대 {limit}바이트까지 보낼 수 있습니다."),
+        Lang::En => format!("The request body is too large: at most {limit} bytes are accepted."),
+    };
+    code_reply_with(info, &message)
+}
+
+/// The answer a `declined`/`error` outcome asks for. `code: None` means the route has no such
+/// answer (the engine filled in every default there is): that is a directive error.
+fn outcome_reply(route: Route, outcome: &Outcome, lang: Lang) -> Reply {
+    let (word, code) = match outcome {
+        Outcome::Declined(code) => ("declined", code),
+        Outcome::Error(code) => ("error", code),
+        _ => unreachable!("only declined and error outcomes are answered with an error"),
+    };
+    code_ref_reply(route, word, code, lang)
+}
+
+fn code_ref_reply(route: Route, word: &str, code: &CodeRef, lang: Lang) -> Reply {
+    match &code.code {
+        None => {
+            let applies = Route::ALL
+                .iter()
+                .filter(|r| codes::default_code(**r, codes::CodeKind::Declined).is_some())
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let message = format!(
+                "outcome={word} does not apply to the {} route: it has no {word} answer; use \
+                 error or throttled, or name a code such as {word}(PROVIDER_ERROR) \
+                 (declined applies to: {applies})",
+                route.name()
+            );
+            code_reply_with(known("GAZUA_INVALID_DIRECTIVE"), &message)
+        }
+        Some(CodeName::Known(info)) => {
+            let status = code.status.unwrap_or(status_of(info.status));
+            error_reply(
+                status,
+                ReplyCode::Known(info),
+                info.name,
+                info.message(lang),
+            )
+        }
+        Some(name @ CodeName::Custom(custom)) => {
+            let status = code.status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error_reply(
+                status,
+                ReplyCode::Custom,
+                custom,
+                render::failure_message(name, lang),
+            )
+        }
+    }
+}
+
+/// What a key's tag says its confirm will be, when it says one thing only.
+fn tag_verdict(mix: &Mix<Outcome>) -> Option<&Outcome> {
+    let mut it = mix.weights().filter(|(w, _)| *w > 0);
+    let (_, only) = it.next()?;
+    it.next().is_none().then_some(only)
 }
 
 /// A PG error body `{"code": …, "message": …}` with its status.
@@ -98,7 +477,7 @@ pub fn error_reply(status: StatusCode, code: ReplyCode, name: &str, message: &st
         code: name,
         message,
     })
-    .expect("serializing two strings cannot fail");
+    .unwrap_or_else(|_| b"{\"code\":\"UNKNOWN_ERROR\",\"message\":\"\"}".to_vec());
     Reply {
         status,
         body: Bytes::from(body),

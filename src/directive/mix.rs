@@ -1,6 +1,8 @@
 //! Weighted mixes (`97% approved, 2% declined, 1% error`): the weights are kept as parts per
 //! million so that `0.5%` is exact and picking is one integer draw.
 
+use std::fmt;
+
 use rand::{Rng, RngExt};
 
 /// Parts per million in 100%.
@@ -69,5 +71,22 @@ impl<T> Mix<T> {
                 (weight, value)
             })
             .chain(std::iter::once((WHOLE - last, &self.rest)))
+    }
+}
+
+/// The directive form: `97% approved, 3% error`, or the value alone when it is the only one.
+/// Parsing the printed text of an outcome or fault mix gives the same mix back.
+impl<T: fmt::Display> fmt::Display for Mix<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.entries.is_empty() {
+            return self.rest.fmt(f);
+        }
+        for (i, (weight, value)) in self.weights().filter(|(w, _)| *w > 0).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}% {value}", super::cursor::fmt_percent(weight))?;
+        }
+        Ok(())
     }
 }

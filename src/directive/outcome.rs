@@ -94,3 +94,218 @@ impl fmt::Display for Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes;
+    use crate::directive::mix::WHOLE;
+    use proptest::prelude::*;
+
+    fn known(name: &str) -> CodeRef {
+        CodeRef {
+            code: Some(CodeName::Known(codes::lookup(name).unwrap())),
+            status: None,
+        }
+    }
+
+    fn one(text: &str) -> Outcome {
+        let mix = Outcome::parse_mix(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let all: Vec<_> = mix.weights().collect();
+        assert_eq!(all.len(), 1, "{text}");
+        all[0].1.clone()
+    }
+
+    fn err(text: &str) -> String {
+        Outcome::parse_mix(text).unwrap_err().message
+    }
+
+    #[test]
+    fn every_single_outcome() {
+        assert_eq!(one("approved"), Outcome::Approved);
+        assert_eq!(one(" declined "), Outcome::Declined(CodeRef::DEFAULT));
+        assert_eq!(
+            one("declined(REJECT_CARD_PAYMENT)"),
+            Outcome::Declined(known("REJECT_CARD_PAYMENT"))
+        );
+        // declined() takes any known code, whatever its kind.
+        assert_eq!(
+            one("declined(PROVIDER_ERROR)"),
+            Outcome::Declined(known("PROVIDER_ERROR"))
+        );
+        assert_eq!(one("error"), Outcome::Error(CodeRef::DEFAULT));
+        assert_eq!(
+            one("error(PROVIDER_ERROR)"),
+            Outcome::Error(known("PROVIDER_ERROR"))
+        );
+        assert_eq!(
+            one("error(MY_CODE, 502)"),
+            Outcome::Error(CodeRef {
+                code: Some(CodeName::Custom("MY_CODE".into())),
+                status: Some(StatusCode::BAD_GATEWAY),
+            })
+        );
+        assert_eq!(
+            one("error( FAILED_INTERNAL_SYSTEM_PROCESSING , status=503 )"),
+            Outcome::Error(CodeRef {
+                status: Some(StatusCode::SERVICE_UNAVAILABLE),
+                ..known("FAILED_INTERNAL_SYSTEM_PROCESSING")
+            })
+        );
+        assert_eq!(
+            one("error(status=502)"),
+            Outcome::Error(CodeRef {
+                code: None,
+                status: Some(StatusCode::BAD_GATEWAY),
+            })
+        );
+        assert_eq!(one("throttled"), Outcome::Throttled);
+        assert_eq!(one("lost"), Outcome::Lost(Fault::Hang));
+        for (text, fault) in [
+            ("lost(reset)", Fault::Reset),
+            ("lost(close)", Fault::Close),
+            ("lost(hang)", Fault::Hang),
+            ("lost(garbage)", Fault::Garbage),
+            ("lost(truncated)", Fault::Truncated),
+            ("lost(malformed)", Fault::Malformed),
+        ] {
+            assert_eq!(one(text), Outcome::Lost(fault));
+        }
+        assert_eq!(one("100% error"), Outcome::Error(CodeRef::DEFAULT));
+    }
+
+    #[test]
+    fn weighted_lists_leave_the_rest_approved() {
+        let mix =
+            Outcome::parse_mix("97% approved, 2% declined(REJECT_CARD_PAYMENT), 1% error").unwrap();
+        let weights: Vec<(u32, Outcome)> = mix.weights().map(|(w, o)| (w, o.clone())).collect();
+        assert_eq!(
+            weights,
+            vec![
+                (970_000, Outcome::Approved),
+                (20_000, Outcome::Declined(known("REJECT_CARD_PAYMENT"))),
+                (10_000, Outcome::Error(CodeRef::DEFAULT)),
+            ]
+        );
+        let mix = Outcome::parse_mix("0.5% error, 0.0001% throttled").unwrap();
+        let weights: Vec<(u32, String)> = mix.weights().map(|(w, o)| (w, o.to_string())).collect();
+        assert_eq!(
+            weights,
+            vec![
+                (5_000, "error".to_owned()),
+                (1, "throttled".to_owned()),
+                (WHOLE - 5_001, "approved".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn display_parses_back() {
+        for text in [
+            "approved",
+            "declined(REJECT_CARD_PAYMENT)",
+            "error(MY_CODE, 502)",
+            "error(PROVIDER_ERROR, 503)",
+            "error(status=429)",
+            "lost(reset)",
+            "97% approved, 2% declined, 1% error(PROVIDER_ERROR)",
+            "3% error",
+            "0.25% lost(garbage), 0.25% throttled",
+        ] {
+            let mix = Outcome::parse_mix(text).unwrap();
+            let shown = mix.to_string();
+            assert_eq!(Outcome::parse_mix(&shown).unwrap(), mix, "{text} → {shown}");
+        }
+        assert_eq!(
+            Outcome::parse_mix("3% error").unwrap().to_string(),
+            "3% error, 97% approved"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_text_and_what_was_expected() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "",
+                "expected an outcome (approved, declined, error, throttled or lost) at the end of ''",
+            ),
+            (
+                "aproved",
+                "expected an outcome (approved, declined, error, throttled or lost) at 'aproved'",
+            ),
+            (
+                "error(MY_CODE)",
+                "expected a code of the PG's catalog such as REJECT_CARD_PAYMENT, or a custom code with its HTTP status such as error(MY_CODE, 502) at 'MY_CODE'",
+            ),
+            ("declined(NO_SUCH_CODE)", "at 'NO_SUCH_CODE'"),
+            (
+                "error(my_code, 502)",
+                "expected an error code such as REJECT_CARD_PAYMENT ([A-Z][A-Z0-9_]*) at 'my_code'",
+            ),
+            (
+                "error(MY_CODE, 600)",
+                "expected an HTTP status from 200 to 599 at '600'",
+            ),
+            ("error(MY_CODE, 199)", "at '199'"),
+            (
+                "error(MY_CODE, )",
+                "expected an HTTP status from 200 to 599 at ')'",
+            ),
+            (
+                "error(MY_CODE",
+                "expected ')' or ', STATUS' such as error(MY_CODE, 502) at the end of",
+            ),
+            (
+                "error()",
+                "expected an error code such as REJECT_CARD_PAYMENT",
+            ),
+            (
+                "lost(none)",
+                "expected a lost answer's fault (reset, close, hang, garbage, truncated or malformed) at 'none'",
+            ),
+            ("lost(dribble(1KB/s))", "expected a lost answer's fault"),
+            ("lost(reset", "expected ')'"),
+            (
+                "97% approved, error",
+                "expected a weight such as 5% before every outcome of a list at 'error'",
+            ),
+            ("approved, 3% error", "at 'approved'"),
+            (
+                "60% error, 50% declined",
+                "the weights add up to 110%; expected at most 100% in '60% error, 50% declined'",
+            ),
+            (
+                "101% error",
+                "expected a weight from 0% to 100% with at most 4 decimals, such as 5% or 0.25% at '101%'",
+            ),
+            ("0.12345% error", "at '0.12345%'"),
+            ("approved declined", "expected ',' or the end at 'declined'"),
+            (
+                "97% approved; 3% error",
+                "expected ',' or the end at '; 3% error'",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = err(text);
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,60}") {
+            let _ = Outcome::parse_mix(&text);
+        }
+
+        #[test]
+        fn parse_near_grammar_never_panics_and_round_trips(
+            text in "[0-9A-Za-z_%(),.= ]{0,40}",
+            word in prop::sample::select(vec!["approved", "declined(", "error(", "lost(", "5% error, ", "throttled", ""]),
+        ) {
+            let text = format!("{word}{text}");
+            if let Ok(mix) = Outcome::parse_mix(&text) {
+                prop_assert_eq!(Outcome::parse_mix(&mix.to_string()).ok(), Some(mix));
+            }
+        }
+    }
+}

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::State;
 use super::fault::{Control, Dribble, GazuaBody, OnClose};
 use super::ops;
-use crate::api::{ApiRequest, Lang, Reply, ReplyCode, error_reply};
+use crate::api::{self, ApiRequest, Lang, Reply, ReplyCode, error_reply};
 use crate::codes;
 use crate::config::KeyFrom;
 use crate::directive::{DirectiveError, Fault, Outcome, headers};
@@ -157,13 +157,13 @@ async fn deliver(
     };
     let promised =
         matches!(fault, Fault::Truncated | Fault::Dribble { .. }).then_some(reply.body.len());
-    Ok(build(
-        status,
-        body,
-        promised,
-        Some(decision),
-        reply.retry_after,
-    ))
+    let mut response = build(status, body, promised, Some(decision), reply.retry_after);
+    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(route.method()));
+    }
+    Ok(response)
 }
 
 /// Sleeps until `at` on the runtime's timer (no thread held), or until shutdown demands an
@@ -190,20 +190,15 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || api::body_too_large(limit, Lang::from_headers(&parts.headers));
     if declared.is_some_and(|n| n > limit as u64) {
-        return Ok(Err(too_large(limit)));
+        return Ok(Err(too_large()));
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(Ok(collected.to_bytes())),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large(limit))),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large())),
         Err(_) => Err(Dropped("request body could not be read")),
     }
-}
-
-fn too_large(limit: usize) -> Reply {
-    let message =
-        format!("the request body is larger than the limit of {limit} bytes (--max-body)");
-    known_error(StatusCode::PAYLOAD_TOO_LARGE, "INVALID_REQUEST", &message)
 }
 
 /// An error reply with a catalog code (or the code as custom, should the catalog lack it).

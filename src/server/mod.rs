@@ -20,8 +20,8 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::api::Api;
-use crate::config::Config;
+use crate::api::{Api, ApiSettings, LedgerChoice};
+use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
 use crate::metrics::{GaugeGuard, Metrics};
 
@@ -82,9 +82,16 @@ impl Server {
             max_latency: config.max_latency,
             profile: Arc::from("default"),
         };
-        let api = Api {
+        let api = Api::new(ApiSettings {
             secret_key: config.secret_key.clone(),
-        };
+            seed: config.seed,
+            ledger: match config.ledger {
+                LedgerKind::Memory => LedgerChoice::Memory {
+                    capacity: config.ledger_capacity,
+                },
+                LedgerKind::Stateless => LedgerChoice::Stateless,
+            },
+        });
         let metrics = Metrics::new();
         metrics
             .profile_info

@@ -29,6 +29,7 @@ pub fn answer(state: &State, parts: &Parts) -> Option<Response<GazuaBody>> {
         "/__gazua/ready" => (StatusCode::SERVICE_UNAVAILABLE, JSON, br#"{"status":"DRAINING"}"#.to_vec()),
         "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", state.metrics.render()),
         "/__gazua/profile" => (StatusCode::OK, JSON, profile_json(state)),
+        "/__gazua/openapi.json" => (StatusCode::OK, JSON, OPENAPI.as_bytes().to_vec()),
         _ => (
             StatusCode::NOT_FOUND,
             JSON,
@@ -44,6 +45,9 @@ pub fn answer(state: &State, parts: &Parts) -> Option<Response<GazuaBody>> {
 }
 
 const JSON: &str = "application/json";
+
+/// The OpenAPI document of the PG API, kept in the repository root.
+const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// The effective serving defaults.
 fn profile_json(state: &State) -> Vec<u8> {

@@ -22,6 +22,14 @@ use tokio::task::JoinHandle;
 pub const CONFIRM_BODY: &str =
     r#"{"paymentKey":"pk_test_1","orderId":"order-0001","amount":15000}"#;
 
+/// A confirm body for a payment no other request of this test process confirmed: the memory
+/// ledger answers a second confirm of a key with `ALREADY_PROCESSED_PAYMENT`, as the real PG does.
+pub fn fresh_confirm_body() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(r#"{{"paymentKey":"pk_test_{n}","orderId":"order-{n:06}","amount":15000}}"#)
+}
+
 /// An in-process server; dropping `stop` (or sending on it) starts its graceful shutdown.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -145,8 +153,16 @@ pub async fn send_on(
     }
 }
 
+/// Confirms a fresh payment.
 pub async fn confirm(addr: SocketAddr, headers: &[(&str, &str)]) -> Reply {
-    send(addr, "POST", "/v1/payments/confirm", headers, CONFIRM_BODY).await
+    send(
+        addr,
+        "POST",
+        "/v1/payments/confirm",
+        headers,
+        &fresh_confirm_body(),
+    )
+    .await
 }
 
 /// How a raw connection ended after a request was written.
@@ -182,9 +198,10 @@ pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
 /// A confirm request as raw HTTP/1.1 text with extra header lines (`connection: close`, so a
 /// normal answer ends with FIN too).
 pub fn raw_confirm(extra_headers: &str) -> String {
+    let body = fresh_confirm_body();
     format!(
-        "POST /v1/payments/confirm HTTP/1.1\r\nhost: gazua\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n{extra_headers}\r\n{CONFIRM_BODY}",
-        CONFIRM_BODY.len()
+        "POST /v1/payments/confirm HTTP/1.1\r\nhost: gazua\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n{extra_headers}\r\n{body}",
+        body.len()
     )
 }
 

@@ -1,0 +1,520 @@
+//! Rendering answers: the PG's Payment object and billing-key object, serialized straight into
+//! bytes from structs that borrow the record. Everything not kept in the record (card, approval
+//! number, transaction keys, receipt URLs) is derived from the paymentKey, so every instance
+//! and every inquiry renders the same values.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
+use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
+
+use super::Lang;
+use super::ledger::{Payment, Status};
+use crate::directive::CodeName;
+
+/// The merchant id every answer carries.
+pub const MID: &str = "gazuapay";
+/// The Payment object version rendered (reference §1.7).
+pub const VERSION: &str = "2022-11-16";
+/// Where checkout and receipt URLs point: the real PG's hosts, since Gazua serves neither
+/// page; a SUT only stores these.
+const API_HOST: &str = "https://api.tosspayments.com";
+const RECEIPT_HOST: &str = "https://dashboard.tosspayments.com";
+
+/// KRW VAT: a tenth of the supplied amount, the total split as the PG does
+/// (15000 → 13636 + 1364; 1000 → 909 + 91).
+pub fn vat_of(taxable: u64) -> u64 {
+    taxable.saturating_add(5) / 11
+}
+
+/// A unix time rendered as the PG's `yyyy-MM-ddTHH:mm:ss+09:00`.
+#[derive(Clone, Copy)]
+pub struct Kst(pub i64);
+
+impl fmt::Display for Kst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ts = jiff::Timestamp::from_second(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let dt = jiff::tz::Offset::constant(9).to_datetime(ts);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+09:00",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        )
+    }
+}
+
+impl Serialize for Kst {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A transaction key: 32 upper-case hex digits, like the PG's.
+#[derive(Clone, Copy)]
+pub struct TxKey(u128);
+
+impl TxKey {
+    /// The `n`th transaction of a payment: 0 the approval, then one per cancel.
+    pub fn of(payment_key: &str, n: usize) -> TxKey {
+        TxKey(xxh3_128_with_seed(
+            payment_key.as_bytes(),
+            0x7478 + n as u64,
+        ))
+    }
+}
+
+impl fmt::Display for TxKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032X}", self.0)
+    }
+}
+
+impl Serialize for TxKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A card derived from a key: the same key always shows the same card.
+#[derive(Clone, Copy)]
+pub struct CardFacts {
+    hash: u64,
+}
+
+/// (issuer code, Korean name, English name) of the card companies shown.
+const ISSUERS: [(&str, &str, &str); 8] = [
+    ("11", "국민", "KOOKMIN"),
+    ("41", "신한", "SHINHAN"),
+    ("51", "삼성", "SAMSUNG"),
+    ("61", "현대", "HYUNDAI"),
+    ("71", "롯데", "LOTTE"),
+    ("21", "하나", "HANA"),
+    ("31", "비씨", "BC"),
+    ("91", "농협", "NONGHYEOP"),
+];
+
+impl CardFacts {
+    pub fn of(key: &str) -> CardFacts {
+        CardFacts {
+            hash: xxh3_64_with_seed(key.as_bytes(), 0x6361_7264),
+        }
+    }
+
+    fn issuer(self) -> (&'static str, &'static str, &'static str) {
+        ISSUERS[(self.hash % ISSUERS.len() as u64) as usize]
+    }
+
+    pub fn issuer_code(self) -> &'static str {
+        self.issuer().0
+    }
+
+    pub fn company(self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::Ko => self.issuer().1,
+            Lang::En => self.issuer().2,
+        }
+    }
+
+    /// `12345678****123*`: an 8-digit BIN, then the PG's masking.
+    pub fn number(self) -> MaskedNumber {
+        MaskedNumber(self.hash)
+    }
+
+    /// 8 digits.
+    pub fn approve_no(self) -> ApproveNo {
+        ApproveNo((self.hash >> 20) % 100_000_000)
+    }
+
+    fn credit(self) -> bool {
+        !(self.hash >> 50).is_multiple_of(4)
+    }
+
+    pub fn card_type(self, lang: Lang) -> &'static str {
+        match (self.credit(), lang) {
+            (true, Lang::Ko) => "신용",
+            (false, Lang::Ko) => "체크",
+            (true, Lang::En) => "CREDIT",
+            (false, Lang::En) => "DEBIT",
+        }
+    }
+}
+
+pub fn owner_type(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ko => "개인",
+        Lang::En => "PERSONAL",
+    }
+}
+
+pub fn card_method(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ko => "카드",
+        Lang::En => "CARD",
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct MaskedNumber(u64);
+
+impl fmt::Display for MaskedNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lead = [4, 5, 9][(self.0 % 3) as usize];
+        let bin = (self.0 >> 8) % 10_000_000;
+        let tail = (self.0 >> 40) % 1000;
+        write!(f, "{lead}{bin:07}****{tail:03}*")
+    }
+}
+
+impl Serialize for MaskedNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct ApproveNo(u64);
+
+impl Serialize for ApproveNo {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:08}", self.0))
+    }
+}
+
+struct Url<'a>(UrlKind<'a>);
+
+enum UrlKind<'a> {
+    Checkout(&'a str),
+    Receipt { key: &'a str, at: i64 },
+}
+
+impl fmt::Display for Url<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            UrlKind::Checkout(key) => write!(f, "{API_HOST}/v1/payments/{key}/checkout"),
+            UrlKind::Receipt { key, at } => {
+                let dt = jiff::tz::Offset::constant(9).to_datetime(
+                    jiff::Timestamp::from_second(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+                );
+                let suffix = xxh3_64_with_seed(key.as_bytes(), 0x7263) % 100_000;
+                write!(
+                    f,
+                    "{RECEIPT_HOST}/receipt/redirection?transactionId=tgaz{:04}{:02}{:02}{:02}{:02}{:02}{suffix:05}&ref=PX",
+                    dt.year(),
+                    dt.month(),
+                    dt.day(),
+                    dt.hour(),
+                    dt.minute(),
+                    dt.second()
+                )
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UrlObject<'a> {
+    url: Collect<Url<'a>>,
+}
+
+/// Serializes a `Display` value as a JSON string without building a `String`.
+struct Collect<T>(T);
+
+impl<T: fmt::Display> Serialize for Collect<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CardJson {
+    issuer_code: &'static str,
+    acquirer_code: &'static str,
+    number: MaskedNumber,
+    installment_plan_months: u32,
+    is_interest_free: bool,
+    interest_payer: (),
+    approve_no: ApproveNo,
+    use_card_point: bool,
+    card_type: &'static str,
+    owner_type: &'static str,
+    acquire_status: &'static str,
+    amount: u64,
+}
+
+#[derive(Serialize)]
+struct FailureJson<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// The message a failure shows: the catalog's, or a plain one for a user-defined code.
+pub fn failure_message(code: &CodeName, lang: Lang) -> &'static str {
+    match code {
+        CodeName::Known(info) => info.message(lang),
+        CodeName::Custom(_) => match lang {
+            Lang::Ko => "Gazua 지시문으로 요청된 오류입니다.",
+            Lang::En => "An error requested by a Gazua directive.",
+        },
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelJson<'a> {
+    transaction_key: TxKey,
+    cancel_reason: &'a str,
+    tax_exemption_amount: u64,
+    canceled_at: Kst,
+    transfer_discount_amount: u64,
+    easy_pay_discount_amount: u64,
+    receipt_key: TxKey,
+    cancel_amount: u64,
+    tax_free_amount: u64,
+    refundable_amount: u64,
+    cancel_status: &'static str,
+    cancel_request_id: (),
+}
+
+struct Cancels<'a>(&'a Payment);
+
+impl Serialize for Cancels<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let mut seq = s.serialize_seq(Some(p.cancels.len()))?;
+        let mut left = p.total;
+        for (i, c) in p.cancels.iter().enumerate() {
+            left = left.saturating_sub(c.amount);
+            let tx = TxKey::of(p.key(), i + 1);
+            seq.serialize_element(&CancelJson {
+                transaction_key: tx,
+                cancel_reason: &c.reason,
+                tax_exemption_amount: 0,
+                canceled_at: Kst(c.at),
+                transfer_discount_amount: 0,
+                easy_pay_discount_amount: 0,
+                receipt_key: TxKey(xxh3_128_with_seed(p.key().as_bytes(), 0x726b + i as u64)),
+                cancel_amount: c.amount,
+                tax_free_amount: 0,
+                refundable_amount: left,
+                cancel_status: "DONE",
+                cancel_request_id: (),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// The Payment object, every documented field present (`null` where Gazua models nothing).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentJson<'a> {
+    m_id: &'static str,
+    last_transaction_key: Option<TxKey>,
+    payment_key: &'a str,
+    order_id: &'a str,
+    order_name: Option<&'a str>,
+    tax_exemption_amount: u64,
+    status: &'static str,
+    requested_at: Kst,
+    approved_at: Option<Kst>,
+    use_escrow: bool,
+    culture_expense: bool,
+    card: Option<CardJson>,
+    virtual_account: (),
+    transfer: (),
+    mobile_phone: (),
+    gift_certificate: (),
+    cash_receipt: (),
+    cash_receipts: (),
+    discount: (),
+    cancels: Option<Cancels<'a>>,
+    secret: (),
+    #[serde(rename = "type")]
+    kind: &'static str,
+    easy_pay: (),
+    country: &'static str,
+    failure: Option<FailureJson<'a>>,
+    is_partial_cancelable: bool,
+    receipt: Option<UrlObject<'a>>,
+    checkout: Option<UrlObject<'a>>,
+    currency: &'static str,
+    total_amount: u64,
+    balance_amount: u64,
+    supplied_amount: u64,
+    vat: u64,
+    tax_free_amount: u64,
+    metadata: (),
+    method: Option<&'static str>,
+    version: &'static str,
+}
+
+/// The JSON of `p` as the PG renders it.
+pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
+    let key = p.key();
+    let approved = p.status.approved();
+    let card = CardFacts::of(key);
+    let vat = vat_of(p.balance);
+    let last_tx = approved.then(|| TxKey::of(key, p.cancels.len()));
+    let json = PaymentJson {
+        m_id: MID,
+        last_transaction_key: last_tx,
+        payment_key: key,
+        order_id: p.order_id(),
+        order_name: p.order_name(),
+        tax_exemption_amount: 0,
+        status: p.status.as_str(),
+        requested_at: Kst(p.requested_at),
+        approved_at: p.approved_at.filter(|_| approved).map(Kst),
+        use_escrow: false,
+        culture_expense: false,
+        card: approved.then(|| CardJson {
+            issuer_code: card.issuer_code(),
+            acquirer_code: card.issuer_code(),
+            number: card.number(),
+            installment_plan_months: 0,
+            is_interest_free: false,
+            interest_payer: (),
+            approve_no: card.approve_no(),
+            use_card_point: false,
+            card_type: card.card_type(lang),
+            owner_type: owner_type(lang),
+            acquire_status: if p.status == Status::Canceled {
+                "CANCELED"
+            } else {
+                "READY"
+            },
+            amount: p.total,
+        }),
+        virtual_account: (),
+        transfer: (),
+        mobile_phone: (),
+        gift_certificate: (),
+        cash_receipt: (),
+        cash_receipts: (),
+        discount: (),
+        cancels: (!p.cancels.is_empty()).then_some(Cancels(p)),
+        secret: (),
+        kind: if p.billing { "BILLING" } else { "NORMAL" },
+        easy_pay: (),
+        country: "KR",
+        failure: p.failure.as_ref().map(|code| FailureJson {
+            code: code.as_str(),
+            message: failure_message(code, lang),
+        }),
+        is_partial_cancelable: approved,
+        receipt: approved.then(|| UrlObject {
+            url: Collect(Url(UrlKind::Receipt {
+                key,
+                at: p.approved_at.unwrap_or(p.requested_at),
+            })),
+        }),
+        checkout: (!p.billing).then_some(UrlObject {
+            url: Collect(Url(UrlKind::Checkout(key))),
+        }),
+        currency: "KRW",
+        total_amount: p.total,
+        balance_amount: p.balance,
+        supplied_amount: p.balance - vat,
+        vat,
+        tax_free_amount: 0,
+        metadata: (),
+        // The PG shows no method for a payment that failed or never got one.
+        method: (p.status != Status::Aborted).then(|| card_method(lang)),
+        version: VERSION,
+    };
+    to_vec(&json)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BillingCardJson {
+    issuer_code: &'static str,
+    acquirer_code: &'static str,
+    number: MaskedNumber,
+    card_type: &'static str,
+    owner_type: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BillingJson<'a> {
+    m_id: &'static str,
+    customer_key: &'a str,
+    authenticated_at: Kst,
+    method: &'static str,
+    billing_key: &'a str,
+    card: BillingCardJson,
+    card_company: &'static str,
+    card_number: MaskedNumber,
+}
+
+/// The answer of `POST /v1/billing/authorizations/issue`.
+pub fn billing(customer_key: &str, billing_key: &str, at: i64, lang: Lang) -> Vec<u8> {
+    let card = CardFacts::of(billing_key);
+    to_vec(&BillingJson {
+        m_id: MID,
+        customer_key,
+        authenticated_at: Kst(at),
+        method: card_method(lang),
+        billing_key,
+        card: BillingCardJson {
+            issuer_code: card.issuer_code(),
+            acquirer_code: card.issuer_code(),
+            number: card.number(),
+            card_type: card.card_type(lang),
+            owner_type: owner_type(lang),
+        },
+        card_company: card.company(lang),
+        card_number: card.number(),
+    })
+}
+
+fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1536);
+    // Writing plain structs into a Vec cannot fail; an empty object would still be JSON.
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.clear();
+        out.extend_from_slice(b"{}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vat_splits_like_the_pg() {
+        assert_eq!((15000 - vat_of(15000), vat_of(15000)), (13636, 1364));
+        assert_eq!((1000 - vat_of(1000), vat_of(1000)), (909, 91));
+        assert_eq!(vat_of(0), 0);
+        assert_eq!(vat_of(u64::MAX), u64::MAX / 11);
+    }
+
+    #[test]
+    fn times_are_kst_seconds() {
+        // 2024-02-13T03:18:14Z
+        assert_eq!(Kst(1_707_794_294).to_string(), "2024-02-13T12:18:14+09:00");
+    }
+
+    #[test]
+    fn card_facts_are_stable_and_well_formed() {
+        let a = CardFacts::of("some-key");
+        let number = a.number().to_string();
+        assert_eq!(number.len(), 16);
+        assert!(number[..8].bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(&number[8..12], "****");
+        assert!(number.ends_with('*'));
+        let approve = serde_json::to_string(&a.approve_no()).unwrap();
+        assert_eq!(approve.len(), 10, "{approve}");
+        assert_eq!(CardFacts::of("some-key").number().to_string(), number);
+        assert_eq!(TxKey::of("k", 0).to_string().len(), 32);
+    }
+}

@@ -1,0 +1,494 @@
+//! One function per PG route: read the body as the PG validates it, apply the decided outcome
+//! to the ledger in one step, render the answer.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::input::{self, Loose, Problem};
+use super::keys::{self, MintedPayment};
+use super::ledger::{Cancel, Payment, Status};
+use super::{
+    Api, ApiRequest, Lang, Reply, ReplyCode, code_reply, code_reply_with, known, outcome_reply,
+    problem_reply, render, tag_verdict,
+};
+use crate::directive::{CodeName, CodeRef, Outcome};
+use crate::engine::Decision;
+use crate::route::Route;
+
+/// At most this many cancels are kept per payment: partial cancels of one won each would
+/// otherwise grow a record without bound.
+const MAX_CANCELS: usize = 64;
+
+pub(super) fn answer(api: &Api, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+    let cx = Cx {
+        api,
+        req,
+        outcome: &decision.outcome,
+        lang: req.lang,
+        now: req.now.as_second(),
+    };
+    let result = match req.target.route {
+        Route::Create => cx.create(),
+        Route::Confirm => cx.confirm(),
+        Route::Inquiry => cx.inquiry(),
+        Route::Cancel => cx.cancel(),
+        Route::BillingIssue => cx.billing_issue(),
+        Route::BillingCharge => cx.billing_charge(),
+        Route::Unknown => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
+    };
+    result.unwrap_or_else(|problem| problem_reply(&problem, req.lang))
+}
+
+struct Cx<'a> {
+    api: &'a Api,
+    req: &'a ApiRequest<'a>,
+    outcome: &'a Outcome,
+    lang: Lang,
+    /// Unix seconds of arrival.
+    now: i64,
+}
+
+fn ok(body: Vec<u8>) -> Reply {
+    Reply {
+        status: StatusCode::OK,
+        body: Bytes::from(body),
+        code: ReplyCode::Ok,
+        retry_after: None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody<'a> {
+    #[serde(borrow)]
+    method: Option<Loose<'a>>,
+    #[serde(borrow)]
+    amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    success_url: Option<Loose<'a>>,
+    #[serde(borrow)]
+    fail_url: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_name: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfirmBody<'a> {
+    #[serde(borrow)]
+    payment_key: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    amount: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelBody<'a> {
+    #[serde(borrow)]
+    cancel_reason: Option<Loose<'a>>,
+    #[serde(borrow)]
+    cancel_amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    refundable_amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    tax_free_amount: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IssueBody<'a> {
+    #[serde(borrow)]
+    auth_key: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_key: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChargeBody<'a> {
+    #[serde(borrow)]
+    customer_key: Option<Loose<'a>>,
+    #[serde(borrow)]
+    amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_email: Option<Loose<'a>>,
+    #[serde(borrow)]
+    tax_free_amount: Option<Loose<'a>>,
+}
+
+/// `customerKey`: 2–255 characters of letters, digits and `- _ = . @`.
+fn valid_customer_key(key: &str) -> bool {
+    (2..=255).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=.@".contains(&b))
+}
+
+impl Cx<'_> {
+    fn approved(&self) -> bool {
+        matches!(self.outcome, Outcome::Approved | Outcome::Lost(_))
+    }
+
+    /// `POST /v1/payments`: a `READY` payment with a minted, self-describing paymentKey.
+    fn create(&self) -> Result<Reply, Problem> {
+        let body: CreateBody = input::parse_body(self.req.body)?;
+        input::text("method", body.method, 20)?;
+        let amount = input::amount("amount", body.amount)?;
+        let order_id = input::order_id(body.order_id)?;
+        let order_name = input::text("orderName", body.order_name, 100)?;
+        input::text("successUrl", body.success_url, 1000)?;
+        input::text("failUrl", body.fail_url, 1000)?;
+        let customer_name = input::optional_text("customerName", body.customer_name, 100)?;
+        if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
+            return Ok(outcome_reply(Route::Create, self.outcome, self.lang));
+        }
+        let tag = input::tag_in(&order_name)
+            .or_else(|| customer_name.as_deref().and_then(input::tag_in))
+            .map(str::to_owned);
+        let minted = MintedPayment {
+            billing: false,
+            at: self.now,
+            amount,
+            order_id: order_id.clone().into_owned(),
+            order_name: Some(order_name.clone().into_owned()),
+            tag,
+        };
+        let key = self
+            .api
+            .mint
+            .mint_payment(&minted)
+            .map_err(|e| Problem::TagTooLong(e.room))?;
+        let mut reply = None;
+        self.api.ledger.modify(&key, &mut |slot| {
+            let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+            reply = Some(ok(render::payment(&p, self.lang)));
+            *slot = Some(p);
+        });
+        Ok(reply
+            .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
+    }
+
+    /// `POST /v1/payments/confirm`.
+    fn confirm(&self) -> Result<Reply, Problem> {
+        let body: ConfirmBody = input::parse_body(self.req.body)?;
+        let key = input::text("paymentKey", body.payment_key, keys::MAX_KEY_LEN)?;
+        let order_id = input::order_id(body.order_id)?;
+        let amount = input::amount("amount", body.amount)?;
+        let minted = self.api.mint.read_payment(&key);
+        let mut reply = None;
+        self.api.ledger.modify(&key, &mut |slot| {
+            let payment = slot.get_or_insert_with(|| match &minted {
+                Some(m) => from_key(&key, m),
+                // A key Gazua never minted: the payment is created now, as the PG would have
+                // at checkout, from what the confirm says.
+                None => Payment::new(&key, &order_id, None, amount, self.now),
+            });
+            reply = Some(self.confirm_step(payment, &order_id, amount));
+        });
+        Ok(reply
+            .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
+    }
+
+    fn confirm_step(&self, p: &mut Payment, order_id: &str, amount: u64) -> Reply {
+        if !matches!(p.status, Status::Ready | Status::InProgress) {
+            return code_reply(known("ALREADY_PROCESSED_PAYMENT"), self.lang);
+        }
+        if p.order_id() != order_id {
+            return code_reply(known("FORBIDDEN_REQUEST"), self.lang);
+        }
+        if p.total != amount {
+            let problem = Problem::AmountMismatch {
+                expected: p.total,
+                got: amount,
+            };
+            return problem_reply(&problem, self.lang);
+        }
+        match self.outcome {
+            Outcome::Declined(code) => {
+                if let Some(name) = &code.code {
+                    p.status = Status::Aborted;
+                    p.failure = Some(name.clone());
+                }
+                outcome_reply(Route::Confirm, self.outcome, self.lang)
+            }
+            Outcome::Error(_) => {
+                // A PG-side failure approves nothing: the customer is authenticated and the
+                // payment waits for a retried confirm.
+                p.status = Status::InProgress;
+                outcome_reply(Route::Confirm, self.outcome, self.lang)
+            }
+            _ => {
+                p.status = Status::Done;
+                p.approved_at = Some(self.now);
+                ok(render::payment(p, self.lang))
+            }
+        }
+    }
+
+    /// `GET /v1/payments/{paymentKey}` and `GET /v1/payments/orders/{orderId}`.
+    fn inquiry(&self) -> Result<Reply, Problem> {
+        if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
+            return Ok(outcome_reply(Route::Inquiry, self.outcome, self.lang));
+        }
+        let Some(param) = self.req.target.param else {
+            return Ok(code_reply(known("NOT_FOUND_PAYMENT"), self.lang));
+        };
+        let mut reply = None;
+        let mut render = |p: Option<&Payment>| {
+            reply = p.map(|p| ok(render::payment(p, self.lang)));
+        };
+        if self.req.target.by_order {
+            self.api.ledger.view_order(param, &mut render);
+        } else {
+            self.api.ledger.view(param, &mut render);
+            if reply.is_none()
+                && let Some(m) = self.api.mint.read_payment(param)
+            {
+                reply = Some(ok(render::payment(&seen_from_key(param, &m), self.lang)));
+            }
+        }
+        Ok(reply.unwrap_or_else(|| code_reply(known("NOT_FOUND_PAYMENT"), self.lang)))
+    }
+
+    /// `POST /v1/payments/{paymentKey}/cancel`, full or partial.
+    fn cancel(&self) -> Result<Reply, Problem> {
+        let body: CancelBody = input::parse_body(self.req.body)?;
+        let reason = input::text("cancelReason", body.cancel_reason, 200)?;
+        let cancel_amount = input::optional_amount("cancelAmount", body.cancel_amount)?;
+        let refundable = input::optional_non_negative("refundableAmount", body.refundable_amount)?;
+        input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
+        let key = self.req.target.param.unwrap_or("");
+        let minted = self.api.mint.read_payment(key);
+        let mut reply = None;
+        self.api.ledger.modify(key, &mut |slot| {
+            if slot.is_none() {
+                *slot = minted.as_ref().map(|m| seen_from_key(key, m));
+            }
+            reply = Some(match slot {
+                None => code_reply(known("NOT_FOUND_PAYMENT"), self.lang),
+                Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
+            });
+        });
+        Ok(reply.unwrap_or_else(|| code_reply(known("NOT_FOUND_PAYMENT"), self.lang)))
+    }
+
+    fn cancel_step(
+        &self,
+        p: &mut Payment,
+        reason: &str,
+        amount: Option<u64>,
+        refundable: Option<u64>,
+    ) -> Reply {
+        match p.status {
+            Status::Canceled => return code_reply(known("ALREADY_CANCELED_PAYMENT"), self.lang),
+            Status::Done | Status::PartialCanceled => {}
+            _ => return code_reply(known("NOT_CANCELABLE_PAYMENT"), self.lang),
+        }
+        if refundable.is_some_and(|r| r != p.balance) {
+            return code_reply(known("NOT_MATCHES_REFUNDABLE_AMOUNT"), self.lang);
+        }
+        let amount = amount.unwrap_or(p.balance);
+        if amount > p.balance {
+            let info = known("NOT_CANCELABLE_AMOUNT");
+            let message = match self.lang {
+                Lang::Ko => format!(
+                    "{} (취소 요청 금액 {amount}원, 취소 가능 금액 {}원)",
+                    info.ko, p.balance
+                ),
+                Lang::En => format!(
+                    "{} cancelAmount {amount} exceeds the cancelable balance {}.",
+                    info.en, p.balance
+                ),
+            };
+            return code_reply_with(info, &message);
+        }
+        if p.cancels.len() >= MAX_CANCELS {
+            let info = known("NOT_CANCELABLE_PAYMENT");
+            let message = match self.lang {
+                Lang::Ko => format!(
+                    "{} (부분 취소는 최대 {MAX_CANCELS}회까지 가능합니다.)",
+                    info.ko
+                ),
+                Lang::En => format!("{} At most {MAX_CANCELS} cancels per payment.", info.en),
+            };
+            return code_reply_with(info, &message);
+        }
+        if !self.approved() {
+            return outcome_reply(Route::Cancel, self.outcome, self.lang);
+        }
+        p.cancels.push(Cancel {
+            amount,
+            at: self.now,
+            reason: reason.into(),
+        });
+        p.balance -= amount;
+        p.status = if p.balance == 0 {
+            Status::Canceled
+        } else {
+            Status::PartialCanceled
+        };
+        ok(render::payment(p, self.lang))
+    }
+
+    /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.
+    fn billing_issue(&self) -> Result<Reply, Problem> {
+        let body: IssueBody = input::parse_body(self.req.body)?;
+        input::text("authKey", body.auth_key, 300)?;
+        let customer_key = self.customer_key(body.customer_key)?;
+        let customer_key = match customer_key {
+            Ok(k) => k,
+            Err(reply) => return Ok(reply),
+        };
+        if !self.approved() {
+            return Ok(outcome_reply(Route::BillingIssue, self.outcome, self.lang));
+        }
+        let billing_key = self.api.mint.mint_billing(self.now, &customer_key);
+        Ok(ok(render::billing(
+            &customer_key,
+            &billing_key,
+            self.now,
+            self.lang,
+        )))
+    }
+
+    fn customer_key<'b>(
+        &self,
+        value: Option<Loose<'b>>,
+    ) -> Result<Result<Cow<'b, str>, Reply>, Problem> {
+        let key = input::text("customerKey", value, 300)?;
+        if valid_customer_key(&key) {
+            Ok(Ok(key))
+        } else {
+            Ok(Err(code_reply(known("INVALID_CUSTOMER_KEY"), self.lang)))
+        }
+    }
+
+    /// `POST /v1/billing/{billingKey}`: a `DONE` payment of type `BILLING`.
+    fn billing_charge(&self) -> Result<Reply, Problem> {
+        let body: ChargeBody = input::parse_body(self.req.body)?;
+        let customer_key = match self.customer_key(body.customer_key)? {
+            Ok(k) => k,
+            Err(reply) => return Ok(reply),
+        };
+        let amount = input::amount("amount", body.amount)?;
+        let order_id = input::order_id(body.order_id)?;
+        let order_name = input::text("orderName", body.order_name, 100)?;
+        input::optional_text("customerName", body.customer_name, 100)?;
+        input::optional_text("customerEmail", body.customer_email, 100)?;
+        input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
+        let billing_key = self.req.target.param.unwrap_or("");
+        // A billing key Gazua did not mint is accepted as the SUT's own (load scripts replay
+        // fixed keys); a minted one must be charged for its customer.
+        if let Some(b) = self.api.mint.read_billing(billing_key)
+            && b.customer != keys::customer_hash(&customer_key)
+        {
+            return Ok(code_reply(known("NOT_MATCHES_CUSTOMER_KEY"), self.lang));
+        }
+        if self.api.ledger.records() {
+            let mut used = false;
+            self.api
+                .ledger
+                .view_order(&order_id, &mut |p| used = p.is_some());
+            if used {
+                return Ok(code_reply(known("DUPLICATED_ORDER_ID"), self.lang));
+            }
+        }
+        if let Outcome::Error(_) = self.outcome {
+            return Ok(outcome_reply(Route::BillingCharge, self.outcome, self.lang));
+        }
+        let minted = MintedPayment {
+            billing: true,
+            at: self.now,
+            amount,
+            order_id: order_id.clone().into_owned(),
+            order_name: Some(order_name.clone().into_owned()),
+            tag: None,
+        };
+        let key = self
+            .api
+            .mint
+            .mint_payment(&minted)
+            .map_err(|e| Problem::TagTooLong(e.room))?;
+        let mut reply = None;
+        self.api.ledger.modify(&key, &mut |slot| {
+            let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+            p.billing = true;
+            if let Outcome::Declined(code) = self.outcome {
+                // Recorded as ABORTED so an inquiry by orderId explains the refusal.
+                match &code.code {
+                    Some(name) => {
+                        p.status = Status::Aborted;
+                        p.failure = Some(name.clone());
+                        *slot = Some(p);
+                    }
+                    None => *slot = None,
+                }
+                reply = Some(outcome_reply(Route::BillingCharge, self.outcome, self.lang));
+                return;
+            }
+            p.status = Status::Done;
+            p.approved_at = Some(self.now);
+            reply = Some(ok(render::payment(&p, self.lang)));
+            *slot = Some(p);
+        });
+        Ok(reply
+            .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
+    }
+}
+
+/// A minted payment before its confirm: `READY`, as created.
+fn from_key(key: &str, m: &MintedPayment) -> Payment {
+    let mut p = Payment::new(key, &m.order_id, m.order_name.as_deref(), m.amount, m.at);
+    p.billing = m.billing;
+    p
+}
+
+/// A minted payment as an instance with no record of it presents it: how its confirm most
+/// likely ended (see the module documentation of `api`).
+fn seen_from_key(key: &str, m: &MintedPayment) -> Payment {
+    let verdict = m
+        .tag
+        .as_deref()
+        .and_then(|t| super::parse_tag_text(t).ok())
+        .and_then(|d| d.outcome);
+    seen_as(key, m, verdict.as_ref().and_then(tag_verdict))
+}
+
+/// A minted payment shown as `verdict` (its tag's only outcome) says its confirm ended.
+pub(super) fn seen_as(key: &str, m: &MintedPayment, verdict: Option<&Outcome>) -> Payment {
+    let mut p = from_key(key, m);
+    match verdict {
+        Some(Outcome::Declined(code)) => {
+            p.status = Status::Aborted;
+            p.failure = Some(declined_code(code));
+        }
+        Some(Outcome::Error(_)) => p.status = Status::InProgress,
+        _ => {
+            p.status = Status::Done;
+            p.approved_at = Some(m.at);
+        }
+    }
+    p
+}
+
+/// The code a declined confirm carries: the one named, else the route's default.
+fn declined_code(code: &CodeRef) -> CodeName {
+    code.code
+        .clone()
+        .unwrap_or(CodeName::Known(known("REJECT_CARD_PAYMENT")))
+}

@@ -1,0 +1,282 @@
+//! The profile file format (SPEC §4): JSON with no unknown fields, every directive string parsed
+//! during deserialization so that serde_json attaches the line and column to a bad one.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::{Deserialize, Deserializer, de};
+
+use super::custom::CustomRoute;
+use super::rules::Rule;
+use super::schedule::Schedule;
+use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration};
+
+/// One profile file as written; sections it leaves out are taken from the profile it
+/// `extends`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileFile {
+    #[serde(deserialize_with = "name")]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "some_name")]
+    pub extends: Option<String>,
+    #[serde(default)]
+    pub defaults: Option<Fields>,
+    #[serde(default)]
+    pub routes: Option<Routes>,
+    #[serde(default)]
+    pub rules: Option<Vec<Rule>>,
+    #[serde(default)]
+    pub capacity: Option<CapacitySpec>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    #[serde(default)]
+    pub custom_routes: Option<Vec<CustomRoute>>,
+}
+
+/// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Fields {
+    #[serde(default, deserialize_with = "outcome")]
+    pub outcome: Option<Mix<Outcome>>,
+    #[serde(default, deserialize_with = "latency")]
+    pub latency: Option<Latency>,
+    #[serde(default, deserialize_with = "fault")]
+    pub fault: Option<Mix<Fault>>,
+    #[serde(default, deserialize_with = "status")]
+    pub status: Option<StatusCode>,
+}
+
+impl Fields {
+    /// Field-wise inheritance: what `self` leaves unset comes from `parent`.
+    pub fn or(self, parent: &Fields) -> Fields {
+        Fields {
+            outcome: self.outcome.or_else(|| parent.outcome.clone()),
+            latency: self.latency.or_else(|| parent.latency.clone()),
+            fault: self.fault.or_else(|| parent.fault.clone()),
+            status: self.status.or(parent.status),
+        }
+    }
+
+    pub fn into_directives(self) -> Directives {
+        Directives {
+            latency: self.latency,
+            outcome: self.outcome,
+            fault: self.fault,
+            status: self.status,
+            profile: None,
+            key: None,
+        }
+    }
+}
+
+/// `routes`: one entry per PG route, named as `Route::name()`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Routes {
+    #[serde(default)]
+    pub create: Option<Fields>,
+    #[serde(default)]
+    pub confirm: Option<Fields>,
+    #[serde(default)]
+    pub inquiry: Option<Fields>,
+    #[serde(default)]
+    pub cancel: Option<Fields>,
+    #[serde(default)]
+    pub billing_issue: Option<Fields>,
+    #[serde(default)]
+    pub billing_charge: Option<Fields>,
+}
+
+impl Routes {
+    /// The entries in `Route::ALL` order (without `unknown`).
+    pub fn entries(&self) -> [&Option<Fields>; 6] {
+        [
+            &self.create,
+            &self.confirm,
+            &self.inquiry,
+            &self.cancel,
+            &self.billing_issue,
+            &self.billing_charge,
+        ]
+    }
+
+    /// Inheritance per route entry, and field-wise inside each entry.
+    pub fn or(self, parent: &Routes) -> Routes {
+        let merge = |child: Option<Fields>, parent: &Option<Fields>| match (child, parent) {
+            (Some(c), Some(p)) => Some(c.or(p)),
+            (c, p) => c.or_else(|| p.clone()),
+        };
+        Routes {
+            create: merge(self.create, &parent.create),
+            confirm: merge(self.confirm, &parent.confirm),
+            inquiry: merge(self.inquiry, &parent.inquiry),
+            cancel: merge(self.cancel, &parent.cancel),
+            billing_issue: merge(self.billing_issue, &parent.billing_issue),
+            billing_charge: merge(self.billing_charge, &parent.billing_charge),
+        }
+    }
+}
+
+/// `capacity`: a PG with `concurrency` workers and a bounded queue in front of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CapacitySpec {
+    #[serde(deserialize_with = "positive_count")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub queue: usize,
+    #[serde(default = "throttled", deserialize_with = "outcome_required")]
+    pub overflow: Mix<Outcome>,
+}
+
+/// `rate_limit`: a token bucket of `rps` refilled per second holding `burst` tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitSpec {
+    #[serde(deserialize_with = "positive_rate")]
+    pub rps: f64,
+    #[serde(default = "one", deserialize_with = "positive_count")]
+    pub burst: usize,
+    #[serde(default = "throttled", deserialize_with = "outcome_required")]
+    pub outcome: Mix<Outcome>,
+}
+
+fn throttled() -> Mix<Outcome> {
+    Mix::single(Outcome::Throttled)
+}
+
+fn one() -> usize {
+    1
+}
+
+impl ProfileFile {
+    /// This file with what it leaves out taken from `parent` (already resolved): shallow per
+    /// section, field-wise for `defaults` and each `routes` entry.
+    pub fn inherit(self, parent: &ProfileFile) -> ProfileFile {
+        ProfileFile {
+            name: self.name,
+            description: self.description.or_else(|| parent.description.clone()),
+            extends: self.extends,
+            defaults: match (self.defaults, &parent.defaults) {
+                (Some(c), Some(p)) => Some(c.or(p)),
+                (c, p) => c.or_else(|| p.clone()),
+            },
+            routes: match (self.routes, &parent.routes) {
+                (Some(c), Some(p)) => Some(c.or(p)),
+                (c, p) => c.or_else(|| p.clone()),
+            },
+            rules: self.rules.or_else(|| parent.rules.clone()),
+            capacity: self.capacity.or_else(|| parent.capacity.clone()),
+            rate_limit: self.rate_limit.or_else(|| parent.rate_limit.clone()),
+            schedule: self.schedule.or_else(|| parent.schedule.clone()),
+            custom_routes: self.custom_routes.or_else(|| parent.custom_routes.clone()),
+        }
+    }
+}
+
+// ---- deserializers: each parses its text once and fails with a message naming the field ----
+
+/// A profile name: `[a-z0-9][a-z0-9_-]*`, at most 64 characters (what `X-Gazua-Profile`
+/// accepts).
+pub(crate) fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 64
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(de::Error::custom(format!(
+            "expected a profile name such as peak-sale ([a-z0-9][a-z0-9_-]*, at most 64 \
+             characters), got '{name}'"
+        )))
+    }
+}
+
+fn some_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    name(d).map(Some)
+}
+
+/// Parses a directive string with `parse`, prefixing an error with the field's name.
+fn directive<'de, D, T>(
+    d: D,
+    field: &str,
+    parse: fn(&str) -> Result<T, crate::directive::DirectiveError>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = String::deserialize(d)?;
+    parse(&text).map_err(|e| de::Error::custom(format!("{field}: {e}")))
+}
+
+pub(crate) fn outcome<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix<Outcome>>, D::Error> {
+    directive(d, "outcome", Outcome::parse_mix).map(Some)
+}
+
+fn outcome_required<'de, D: Deserializer<'de>>(d: D) -> Result<Mix<Outcome>, D::Error> {
+    directive(d, "outcome", Outcome::parse_mix)
+}
+
+pub(crate) fn latency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
+    directive(d, "latency", Latency::parse).map(Some)
+}
+
+pub(crate) fn fault<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix<Fault>>, D::Error> {
+    directive(d, "fault", Fault::parse_mix).map(Some)
+}
+
+/// A status: a number from 200 to 599 (a string of digits is accepted too).
+pub(crate) fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StatusCode>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    let bad = || de::Error::custom("status: expected an HTTP status from 200 to 599 such as 503");
+    let code = match Raw::deserialize(d).map_err(|_: D::Error| bad())? {
+        Raw::Number(n) => n,
+        Raw::Text(t) => t.trim().parse().map_err(|_| bad())?,
+    };
+    match u16::try_from(code) {
+        Ok(c @ 200..=599) => Ok(Some(StatusCode::from_u16(c).map_err(|_| bad())?)),
+        _ => Err(bad()),
+    }
+}
+
+/// A duration such as `5m` (SPEC §2.1).
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(de::Error::custom)
+}
+
+fn positive_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n == 0 {
+        return Err(de::Error::custom("expected a whole number of at least 1"));
+    }
+    Ok(n)
+}
+
+fn positive_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let r = f64::deserialize(d)?;
+    if !(r.is_finite() && r > 0.0 && r <= 1e9) {
+        return Err(de::Error::custom(
+            "rps: expected a rate above 0 requests per second such as 500",
+        ));
+    }
+    Ok(r)
+}
