@@ -26,6 +26,7 @@ EOF
 # Its own target dir, so the main build's cache is not invalidated.
 CARGO_TARGET_DIR=$SCRATCH/target cargo build --release --quiet --bin gazua
 echo "mimalloc build: $SCRATCH/target/release/gazua" >&2
+[[ ${BUILD_ONLY:-0} == 1 ]] && exit 0
 
 cd "$ROOT"
 cargo build --release --quiet --bin gazua --example bare-hyper

@@ -9,7 +9,8 @@
 # Knobs (environment): ROUNDS, DURATION, DURATION_BIG (the 10k-connection window), WARMUP,
 # SCENARIOS ("zero d100 lognormal c10k mix" [+ "zero-pinned" in FULL]), OUT (results folder),
 # GAZUA_ARGS (extra serve flags), GAZUA_BIN / BASELINE_BIN (prebuilt binaries: no cargo build),
-# ALT_BIN (a second Gazua build, e.g. with another allocator, measured as "gazua-alt"),
+# ALT_BIN / ALT_ARGS (a second Gazua build, e.g. with another allocator, or the same build with
+# other flags such as "--ledger stateless", measured as "gazua-alt"),
 # SUMMARY_ONLY=1 OUT=dir (re-print the table of a finished run).
 #
 # Traffic goes only to 127.0.0.1. Every load run is bounded by `timeout`.
@@ -86,8 +87,39 @@ summarize() {
             (sv == "baseline") ? "1.00" : fmt(median(rl), 2), (sv == "baseline") ? "1.00" : fmt(median(pl), 2), \
             (sv == "baseline") ? "1.00" : fmt(median(ml), 2), (sv == "baseline") ? "1.00" : fmt(median(cl), 2), \
             (sv == "baseline") ? "0" : fmt(median(ll), 2)
+          R_rps[sc, sv] = median(rl); R_rss[sc, sv] = median(ml); M_cpu[sc, sv] = median(vals[k "cpu_us_per_req"])
+          M_pct[sc, sv] = (ideal[sc] > 0) ? 100 * m / ideal[sc] : ""; M_p99[sc, sv] = median(vals[k "p99_ms"])
+          M_late[sc, sv] = median(vals[k "lateness_p99_ms"]); M_err[sc, sv] = median(vals[k "socket_errors"]) + median(vals[k "non2xx"])
+          D_late[sc, sv] = median(ll); R_p99[sc, sv] = median(pl)
         }
       }
+      # Issue 5 goals, for every Gazua build measured.
+      print ""
+      print "| goal | target | measured | verdict |"
+      print "|---|---|---|---|"
+      for (s = 1; s <= nsc; s++) {
+        sc = sc_order[s]; n = split(servers[sc], svs, " ")
+        for (i = 1; i <= n; i++) {
+          sv = svs[i]; if (sv == "baseline") continue
+          if (sc == "zero") {
+            goal(sv " zero: req/s ÷ baseline", ">= 0.85", R_rps[sc, sv], R_rps[sc, sv] >= 0.85)
+            goal(sv " zero: server CPU µs/req", "<= 20", M_cpu[sc, sv], M_cpu[sc, sv] <= 20)
+          } else if (sc == "d100" || sc == "lognormal") {
+            goal(sv " " sc ": % of C/D", ">= 95", M_pct[sc, sv], M_pct[sc, sv] >= 95)
+            goal(sv " " sc ": timer lateness p99 − baseline (ms)", "<= 2", D_late[sc, sv], D_late[sc, sv] <= 2)
+            goal(sv " " sc ": client p99 − baseline p99 (ms)", "<= 2", M_p99[sc, sv] - M_p99[sc, "baseline"], M_p99[sc, sv] - M_p99[sc, "baseline"] <= 2)
+          } else if (sc == "c10k") {
+            goal(sv " c10k: req/s ÷ baseline", ">= 0.95", R_rps[sc, sv], R_rps[sc, sv] >= 0.95)
+            goal(sv " c10k: p99 ÷ baseline", "<= 1.05", R_p99[sc, sv], R_p99[sc, sv] <= 1.05)
+            goal(sv " c10k: peak RSS ÷ baseline", "<= 1.3", R_rss[sc, sv], R_rss[sc, sv] <= 1.3)
+            goal(sv " c10k: errors (median)", "0", M_err[sc, sv], M_err[sc, sv] == 0)
+            goal(sv " c10k: timer lateness p99 (ms; baseline " M_late[sc, "baseline"] ")", "report", M_late[sc, sv], 1)
+          }
+        }
+      }
+    }
+    function goal(name, target, value, ok) {
+      printf "| %s | %s | %s | %s |\n", name, target, (value == "") ? "–" : sprintf("%.3g", value), ok ? "met" : "**not met**"
     }' "$RESULTS"
 }
 
@@ -114,7 +146,11 @@ TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/nu
 GAZUA_BIN=${GAZUA_BIN:-$TARGET_DIR/release/gazua}
 BASELINE_BIN=${BASELINE_BIN:-$TARGET_DIR/release/examples/bare-hyper}
 SERVERS="gazua baseline"
-[[ -n ${ALT_BIN:-} ]] && SERVERS="gazua gazua-alt baseline"
+ALT_ARGS=${ALT_ARGS:-}
+if [[ -n ${ALT_BIN:-} || -n $ALT_ARGS ]]; then
+  ALT_BIN=${ALT_BIN:-$GAZUA_BIN}
+  SERVERS="gazua gazua-alt baseline"
+fi
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
@@ -147,7 +183,7 @@ log "Gazua's confirm answer: $(head -1 "$OUT/confirm-headers.txt" | tr -d '\r'),
   echo "servers: $SERVERS"
   echo "gazua: $GAZUA_BIN $GAZUA_ARGS ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null))"
   echo "baseline: $BASELINE_BIN --body-bytes $BODY_BYTES"
-  echo "alt: ${ALT_BIN:-none}"
+  echo "gazua-alt: ${ALT_BIN:-none} $ALT_ARGS"
   echo "body_bytes: $BODY_BYTES"
   echo "nproc: $NCPU"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -212,7 +248,7 @@ start_server() { # server port pin → pid in SERVER_PID
   [[ $3 == 1 ]] && taskset=(taskset -c 0)
   case $1 in
     gazua) "${taskset[@]}" "$GAZUA_BIN" --listen "127.0.0.1:$2" $GAZUA_ARGS 2>>"$OUT/gazua.log" & ;;
-    gazua-alt) "${taskset[@]}" "$ALT_BIN" --listen "127.0.0.1:$2" $GAZUA_ARGS 2>>"$OUT/gazua-alt.log" & ;;
+    gazua-alt) "${taskset[@]}" "$ALT_BIN" --listen "127.0.0.1:$2" $GAZUA_ARGS $ALT_ARGS 2>>"$OUT/gazua-alt.log" & ;;
     baseline) "${taskset[@]}" "$BASELINE_BIN" --listen "127.0.0.1:$2" --body-bytes "$BODY_BYTES" 2>>"$OUT/baseline.log" & ;;
   esac
   SERVER_PID=$!
