@@ -2,7 +2,8 @@
 //! every flag can also be set by an environment variable `GAZUA_<FLAG>`.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -27,6 +28,10 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Sample a latency expression and print its percentiles and a histogram.
     Preview(PreviewArgs),
+    /// Validate profile files; print each error as file:line:col and exit 1 if there is one.
+    Check(CheckArgs),
+    /// List the loaded profiles (shipped, and from --profiles-dir) with their descriptions.
+    Profiles(ProfilesArgs),
     /// Exit 0 when the local server answers its health route, 1 otherwise (for a container
     /// HEALTHCHECK without curl).
     Healthcheck(HealthcheckArgs),
@@ -37,6 +42,32 @@ pub struct ServeArgs {
     /// Address to serve the PG API (and the ops routes) on.
     #[arg(long, env = "GAZUA_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+
+    /// A second address serving only the ops routes (health, readiness, metrics, profile).
+    #[arg(long, env = "GAZUA_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// The profile to serve: a loaded profile's name (see `gazua profiles`) or a JSON file.
+    #[arg(long, env = "GAZUA_PROFILE")]
+    pub profile: Option<String>,
+
+    /// A folder of profile files (*.json) to load beside the shipped ones; repeatable.
+    #[arg(
+        long = "profiles-dir",
+        env = "GAZUA_PROFILES_DIR",
+        value_delimiter = ','
+    )]
+    pub profiles_dirs: Vec<PathBuf>,
+
+    /// Anchor every profile's schedule at this RFC 3339 instant: instances given the same
+    /// instant are in the same phase at the same moment.
+    #[arg(long, env = "GAZUA_SCHEDULE_START", value_parser = crate::profile::parse_instant)]
+    pub schedule_start: Option<SystemTime>,
+
+    /// Token that enables `PUT /__gazua/profile` (sent as `Authorization: Bearer TOKEN`);
+    /// without it the route is disabled.
+    #[arg(long, env = "GAZUA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// Default outcome mix, e.g. '97% approved, 2% declined, 1% error'.
     #[arg(long, env = "GAZUA_OUTCOME", value_parser = parse_outcome)]
@@ -126,6 +157,32 @@ pub struct PreviewArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Profile files to validate.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Folders of profiles that `extends` may name, beside the shipped ones.
+    #[arg(
+        long = "profiles-dir",
+        env = "GAZUA_PROFILES_DIR",
+        value_delimiter = ','
+    )]
+    pub profiles_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Folders of profiles to list beside the shipped ones.
+    #[arg(
+        long = "profiles-dir",
+        env = "GAZUA_PROFILES_DIR",
+        value_delimiter = ','
+    )]
+    pub profiles_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct HealthcheckArgs {
     /// The server's address; the port of GAZUA_LISTEN when unset.
     #[arg(long, env = "GAZUA_LISTEN", default_value = "127.0.0.1:8080")]
@@ -181,6 +238,11 @@ impl ServeArgs {
     pub fn into_config(self) -> Config {
         Config {
             listen: self.listen,
+            admin_listen: self.admin_listen,
+            profile: self.profile,
+            profiles_dirs: self.profiles_dirs,
+            schedule_start: self.schedule_start,
+            admin_token: self.admin_token,
             flags: Directives {
                 latency: self.latency,
                 outcome: self.outcome,

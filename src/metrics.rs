@@ -50,6 +50,7 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     pub directive_errors: IntCounter,
     pub capacity_queue_depth: IntGauge,
+    pub capacity_wait: Histogram,
     pub profile_info: IntGaugeVec,
 }
 
@@ -112,6 +113,14 @@ impl Metrics {
             "Requests queued for a virtual PG worker slot.",
         )
         .expect("valid metric");
+        let capacity_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "gazua_capacity_wait_seconds",
+                "Time requests waited for a virtual PG worker slot (profiles with capacity).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
         let profile_info = IntGaugeVec::new(
             Opts::new(
                 "gazua_profile_info",
@@ -139,6 +148,7 @@ impl Metrics {
             Box::new(open_connections.clone()),
             Box::new(directive_errors.clone()),
             Box::new(capacity_queue_depth.clone()),
+            Box::new(capacity_wait.clone()),
             Box::new(profile_info.clone()),
             Box::new(build_info),
         ] {
@@ -176,6 +186,7 @@ impl Metrics {
             open_connections,
             directive_errors,
             capacity_queue_depth,
+            capacity_wait,
             profile_info,
         }
     }

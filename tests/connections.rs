@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use common::{TestServer, send, send_on};
-use gazua_pay::config::Config;
 use http::StatusCode;
 use hyper_util::rt::TokioIo;
 
@@ -31,7 +30,7 @@ async fn an_idle_keep_alive_connection_survives_75_seconds() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_is_closed_after_the_idle_timeout() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.idle_timeout = Duration::from_secs(90);
     let server = TestServer::start(config).await;
     let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
@@ -49,7 +48,7 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_pg_shaped_413() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.max_body = 1000;
     let server = TestServer::start(config).await;
     let body = format!(

@@ -10,7 +10,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,6 +26,7 @@ use crate::api::{Api, ApiSettings, LedgerChoice};
 use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
 use crate::metrics::{GaugeGuard, Metrics};
+use crate::profile::{ProfileError, Profiles};
 
 /// Largest request head hyper buffers (request line and headers); past it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -35,6 +38,8 @@ const BACKLOG: u32 = 65_535;
 pub struct State {
     pub config: Config,
     pub engine: Engine,
+    /// The loaded profiles; reload swaps the whole registry at once.
+    pub profiles: ArcSwap<Profiles>,
     pub api: Api,
     pub metrics: Metrics,
     /// False from the moment shutdown starts: `/__gazua/ready` fails.
@@ -45,6 +50,20 @@ pub struct State {
 }
 
 impl State {
+    /// Re-reads the profile files (SIGHUP). A profile that does not load is reported and the
+    /// profiles in force keep serving.
+    pub fn reload(&self) -> Result<(), Vec<ProfileError>> {
+        let mut profiles = Profiles::load(&self.config.load_options())?;
+        // A profile switched to through the admin route stays active across a reload.
+        let active = self.profiles.load().active().name.clone();
+        if let Some(kept) = profiles.with_active(&active) {
+            profiles = kept;
+        }
+        tracing::info!(profile = %profiles.active().name, "profiles reloaded");
+        self.profiles.store(Arc::new(profiles));
+        Ok(())
+    }
+
     /// Resolves when shutdown demands in-flight requests be answered now. Pending forever while
     /// serving normally.
     pub async fn drain_deadline(&self) {
@@ -76,11 +95,15 @@ impl Server {
         socket.bind(config.listen)?;
         let listener = socket.listen(BACKLOG)?;
         let (drain_tx, drain) = watch::channel(None);
+        let profiles = Profiles::load(&config.load_options()).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            io::Error::new(io::ErrorKind::InvalidInput, lines.join("\n"))
+        })?;
         let engine = Engine {
             flags: config.flags.clone(),
             seed: config.seed,
             max_latency: config.max_latency,
-            profile: Arc::from("default"),
+            boot: SystemTime::now(),
         };
         let api = Api::new(ApiSettings {
             secret_key: config.secret_key.clone(),
@@ -100,6 +123,7 @@ impl Server {
         let state = Arc::new(State {
             config,
             engine,
+            profiles: ArcSwap::from_pointee(profiles),
             api,
             metrics,
             ready: AtomicBool::new(true),
@@ -143,6 +167,7 @@ impl Server {
             .timer(TokioTimer::new())
             .max_header_list_size(MAX_HEAD_BYTES as u32);
 
+        let reloader = tokio::spawn(reload_on_sighup(state.clone()));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -188,6 +213,7 @@ impl Server {
         }
 
         state.ready.store(false, Ordering::SeqCst);
+        reloader.abort();
         drop(listener);
         let grace = config.shutdown_grace;
         // Delayed requests are answered a little before the grace ends, so their responses
@@ -207,5 +233,21 @@ impl Server {
         }
         tracing::info!("drained");
         Ok(())
+    }
+}
+
+/// Reloads the profiles on every SIGHUP, without touching a connection.
+async fn reload_on_sighup(state: Arc<State>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: profiles reload only through the admin route");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        if let Err(errors) = state.reload() {
+            for error in errors {
+                tracing::error!(%error, "profile reload refused; the profiles in force keep serving");
+            }
+        }
     }
 }

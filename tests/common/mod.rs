@@ -30,6 +30,13 @@ pub fn fresh_confirm_body() -> String {
     format!(r#"{{"paymentKey":"pk_test_{n}","orderId":"order-{n:06}","amount":15000}}"#)
 }
 
+/// Settings for a test server: loopback, the `happy` profile (approved, no latency).
+pub fn config() -> Config {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    config.profile = Some("happy".to_owned());
+    config
+}
+
 /// An in-process server; dropping `stop` (or sending on it) starts its graceful shutdown.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -53,8 +60,10 @@ impl TestServer {
         }
     }
 
+    /// A server with the `happy` profile: every payment approved at once, so a test sees only
+    /// what it asks for.
     pub async fn default() -> TestServer {
-        TestServer::start(Config::new("127.0.0.1:0".parse().unwrap())).await
+        TestServer::start(config()).await
     }
 
     pub async fn shutdown(mut self) {
