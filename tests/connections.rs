@@ -83,3 +83,39 @@ async fn ops_routes_ignore_directives() {
         assert!(reply.headers.get("x-gazua-decision").is_none());
     }
 }
+
+#[tokio::test]
+async fn the_admin_port_serves_the_ops_routes_only() {
+    let mut config = common::config();
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = TestServer::start(config).await;
+    let admin = server.admin.expect("an admin port");
+    assert_ne!(admin, server.addr);
+    for path in ["/__gazua/health", "/__gazua/ready", "/metrics"] {
+        assert_eq!(
+            send(admin, "GET", path, &[], "").await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let pg = send(
+        admin,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &common::fresh_confirm_body(),
+    )
+    .await;
+    assert_eq!(
+        pg.status,
+        StatusCode::NOT_FOUND,
+        "no PG API on the admin port"
+    );
+    // The main port keeps its ops routes too (load balancers probe it).
+    assert_eq!(
+        send(server.addr, "GET", "/__gazua/health", &[], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

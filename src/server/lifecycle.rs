@@ -83,6 +83,13 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
     answer
 }
 
+/// A request on the `--admin-listen` port: an ops route, or a 404 saying where the PG API is.
+pub async fn handle_ops(state: Arc<State>, req: Request<Incoming>) -> Answer {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&state, body, &parts).await?.unwrap_or_default();
+    Ok(ops::answer(&state, &parts, &body))
+}
+
 /// The synchronous middle of a request: the profile, the decision (with the profile's rate
 /// limit and capacity applied) and the rendered answer. The profiles are read once here and
 /// not held across the wait.

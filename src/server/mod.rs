@@ -80,6 +80,8 @@ impl State {
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,
+    /// `--admin-listen`: the ops routes only.
+    admin: Option<TcpListener>,
     state: Arc<State>,
     drain_tx: watch::Sender<Option<Instant>>,
 }
@@ -94,6 +96,10 @@ impl Server {
         socket.set_reuseaddr(true)?;
         socket.bind(config.listen)?;
         let listener = socket.listen(BACKLOG)?;
+        let admin = match config.admin_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         let (drain_tx, drain) = watch::channel(None);
         let profiles = Profiles::load(&config.load_options()).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -116,10 +122,6 @@ impl Server {
             },
         });
         let metrics = Metrics::new();
-        metrics
-            .profile_info
-            .with_label_values(&["default", "-"])
-            .set(1);
         let state = Arc::new(State {
             config,
             engine,
@@ -131,6 +133,7 @@ impl Server {
         });
         Ok(Server {
             listener,
+            admin,
             state,
             drain_tx,
         })
@@ -138,6 +141,11 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The `--admin-listen` address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &Arc<State> {
@@ -149,6 +157,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             listener,
+            admin,
             state,
             drain_tx,
         } = self;
@@ -168,6 +177,7 @@ impl Server {
             .max_header_list_size(MAX_HEAD_BYTES as u32);
 
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
+        let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -214,6 +224,9 @@ impl Server {
 
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         drop(listener);
         let grace = config.shutdown_grace;
         // Delayed requests are answered a little before the grace ends, so their responses
@@ -249,5 +262,32 @@ async fn reload_on_sighup(state: Arc<State>) {
                 tracing::error!(%error, "profile reload refused; the profiles in force keep serving");
             }
         }
+    }
+}
+
+/// The `--admin-listen` port: the ops routes only, one short connection at a time in practice
+/// (probes, scrapes). Stopped when shutdown starts; readiness is failing by then.
+async fn serve_admin(listener: TcpListener, state: Arc<State>) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(admin = %addr, "serving the ops routes");
+    }
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let handler_state = state.clone();
+        let service = service_fn(move |req| lifecycle::handle_ops(handler_state.clone(), req));
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
     }
 }

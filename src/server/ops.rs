@@ -27,6 +27,11 @@ pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> 
     let path = parts.uri.path();
     let get = parts.method == Method::GET || parts.method == Method::HEAD;
     let (status, content_type, body): (StatusCode, &'static str, Vec<u8>) = match path {
+        _ if !is_ops(path) => (
+            StatusCode::NOT_FOUND,
+            JSON,
+            error("NOT_FOUND", "this port serves the ops routes only; the PG API is on --listen"),
+        ),
         "/__gazua/profile" if parts.method == Method::PUT => switch_profile(state, parts, body),
         _ if !get => (
             StatusCode::METHOD_NOT_ALLOWED,

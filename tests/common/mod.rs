@@ -40,6 +40,8 @@ pub fn config() -> Config {
 /// An in-process server; dropping `stop` (or sending on it) starts its graceful shutdown.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The `--admin-listen` address, when the config asked for one.
+    pub admin: Option<SocketAddr>,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<std::io::Result<()>>,
 }
@@ -49,12 +51,14 @@ impl TestServer {
         config.listen = "127.0.0.1:0".parse().unwrap();
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
         let addr = server.local_addr().unwrap();
+        let admin = server.admin_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            admin,
             stop: Some(stop),
             task,
         }
