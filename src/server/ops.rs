@@ -30,7 +30,10 @@ pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> 
         _ if !is_ops(path) => (
             StatusCode::NOT_FOUND,
             JSON,
-            error("NOT_FOUND", "this port serves the ops routes only; the PG API is on --listen"),
+            error(
+                "NOT_FOUND",
+                "this port serves the ops routes only; the PG API is on --listen",
+            ),
         ),
         "/__gazua/profile" if parts.method == Method::PUT => switch_profile(state, parts, body),
         _ if !get => (
