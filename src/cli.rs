@@ -51,13 +51,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_PROFILE")]
     pub profile: Option<String>,
 
-    /// A folder of profile files (*.json) to load beside the shipped ones; repeatable.
-    #[arg(
-        long = "profiles-dir",
-        env = "GAZUA_PROFILES_DIR",
-        value_delimiter = ','
-    )]
-    pub profiles_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
 
     /// Anchor every profile's schedule at this RFC 3339 instant: instances given the same
     /// instant are in the same phase at the same moment.
@@ -162,18 +157,20 @@ pub struct CheckArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 
-    /// Folders of profiles that `extends` may name, beside the shipped ones.
-    #[arg(
-        long = "profiles-dir",
-        env = "GAZUA_PROFILES_DIR",
-        value_delimiter = ','
-    )]
-    pub profiles_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
 }
 
 #[derive(Debug, Args)]
 pub struct ProfilesArgs {
-    /// Folders of profiles to list beside the shipped ones.
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
+}
+
+/// `--profiles-dir`, shared by `serve`, `check` and `profiles`.
+#[derive(Debug, Args)]
+pub struct ProfileDirs {
+    /// A folder of profile files (*.json) to load beside the shipped ones; repeatable.
     #[arg(
         long = "profiles-dir",
         env = "GAZUA_PROFILES_DIR",
@@ -240,7 +237,7 @@ impl ServeArgs {
             listen: self.listen,
             admin_listen: self.admin_listen,
             profile: self.profile,
-            profiles_dirs: self.profiles_dirs,
+            profiles_dirs: self.dirs.profiles_dirs,
             schedule_start: self.schedule_start,
             admin_token: self.admin_token,
             flags: Directives {

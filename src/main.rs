@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Check(args)) => {
-            let errors = profile::check(&args.files, &args.profiles_dirs);
+            let errors = profile::check(&args.files, &args.dirs.profiles_dirs);
             for error in &errors {
                 eprintln!("{error}");
             }
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Profiles(args)) => {
             let options = profile::LoadOptions {
-                dirs: args.profiles_dirs,
+                dirs: args.dirs.profiles_dirs,
                 ..Default::default()
             };
             match profile::Profiles::load(&options) {

@@ -298,11 +298,7 @@ fn sighup_and_the_admin_route_switch_behaviour_under_load_with_no_failed_request
         "--admin-token",
         "s3cret",
     ]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let addr = gazua.addr;
     runtime.block_on(async {
         // Load: 8 clients on keep-alive connections, counting answers by status until stopped.
