@@ -102,6 +102,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_dur)]
     pub idle_timeout: Duration,
 
+    /// Log a warning when answers run this late past their decided moment (p99 over 10 s):
+    /// Gazua itself has become the bottleneck and should be scaled out.
+    #[arg(long, env = "GAZUA_LATENESS_WARN", default_value = "5ms", value_parser = parse_dur)]
+    pub lateness_warn: Duration,
+
     /// Where the determinism key comes from when no X-Gazua-Key or Idempotency-Key is sent.
     #[arg(long, env = "GAZUA_KEY_FROM", value_enum, default_value_t = KeyFromArg::None)]
     pub key_from: KeyFromArg,
@@ -252,6 +257,7 @@ impl ServeArgs {
             max_body: self.max_body,
             shutdown_grace: self.shutdown_grace,
             idle_timeout: self.idle_timeout,
+            lateness_warn: self.lateness_warn,
             key_from: match self.key_from {
                 KeyFromArg::None => KeyFrom::None,
                 KeyFromArg::OrderId => KeyFrom::OrderId,

@@ -48,6 +48,8 @@ pub struct Config {
     pub max_body: usize,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
+    /// Warn when the p99 timer lateness over a 10 s window passes this.
+    pub lateness_warn: Duration,
     pub key_from: KeyFrom,
     pub ledger: LedgerKind,
     pub ledger_capacity: usize,
@@ -83,6 +85,7 @@ impl Config {
             max_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(90),
+            lateness_warn: Duration::from_millis(5),
             key_from: KeyFrom::None,
             ledger: LedgerKind::Memory,
             ledger_capacity: crate::api::DEFAULT_LEDGER_CAPACITY,

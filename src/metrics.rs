@@ -228,6 +228,21 @@ impl Metrics {
         self.observed[route.index()].observe(seconds);
     }
 
+    /// The timer-lateness histogram as it stands, for the lateness watch.
+    pub fn lateness(&self) -> LatenessSnapshot {
+        use prometheus::core::Metric;
+        let metric = self.timer_lateness.metric();
+        let histogram = metric.get_histogram();
+        LatenessSnapshot {
+            count: histogram.get_sample_count(),
+            buckets: histogram
+                .get_bucket()
+                .iter()
+                .map(|b| (b.upper_bound(), b.cumulative_count()))
+                .collect(),
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
@@ -258,5 +273,57 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// Timer lateness as counted at one moment: total answers and cumulative bucket counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatenessSnapshot {
+    pub count: u64,
+    /// `(upper bound in seconds, cumulative count)` per bucket, ascending.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl LatenessSnapshot {
+    /// The p99 of the answers counted since `earlier`, as the upper bound of the bucket it
+    /// falls in (infinite past the last bucket); `None` with fewer than `min_samples` answers.
+    pub fn p99_since(&self, earlier: &LatenessSnapshot, min_samples: u64) -> Option<f64> {
+        let count = self.count.saturating_sub(earlier.count);
+        if count < min_samples {
+            return None;
+        }
+        let wanted = (count as f64 * 0.99).ceil() as u64;
+        let before = |i: usize| earlier.buckets.get(i).map_or(0, |b| b.1);
+        let bucket = self
+            .buckets
+            .iter()
+            .enumerate()
+            .find(|(i, (_, cumulative))| cumulative.saturating_sub(before(*i)) >= wanted);
+        Some(bucket.map_or(f64::INFINITY, |(_, (bound, _))| *bound))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_p99_comes_from_the_bucket_counts_between_snapshots() {
+        let metrics = Metrics::new();
+        let start = metrics.lateness();
+        for _ in 0..990 {
+            metrics.timer_lateness.observe(0.0002);
+        }
+        for _ in 0..10 {
+            metrics.timer_lateness.observe(0.030);
+        }
+        let middle = metrics.lateness();
+        assert_eq!(middle.p99_since(&start, 100), Some(0.00025));
+        for _ in 0..100 {
+            metrics.timer_lateness.observe(0.030);
+        }
+        // The second window holds only late answers, whatever came before it.
+        assert_eq!(metrics.lateness().p99_since(&middle, 100), Some(0.05));
+        assert_eq!(metrics.lateness().p99_since(&middle, 1000), None);
     }
 }

@@ -177,6 +177,7 @@ impl Server {
             .max_header_list_size(MAX_HEAD_BYTES as u32);
 
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
+        let lateness = tokio::spawn(watch_lateness(state.clone()));
         let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
@@ -224,6 +225,7 @@ impl Server {
 
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
+        lateness.abort();
         if let Some(admin) = admin {
             admin.abort();
         }
@@ -289,5 +291,28 @@ async fn serve_admin(listener: TcpListener, state: Arc<State>) {
         tokio::spawn(async move {
             let _ = connection.await;
         });
+    }
+}
+
+/// Every 10 s, warns when answers ran late past their decided moment (p99 over
+/// `--lateness-warn`): then Gazua, not the PG it plays, shapes the latency the client sees.
+async fn watch_lateness(state: Arc<State>) {
+    const WINDOW: Duration = Duration::from_secs(10);
+    let threshold = state.config.lateness_warn.as_secs_f64();
+    let mut earlier = state.metrics.lateness();
+    loop {
+        tokio::time::sleep(WINDOW).await;
+        let now = state.metrics.lateness();
+        if let Some(p99) = now.p99_since(&earlier, 100)
+            && p99 > threshold
+        {
+            tracing::warn!(
+                p99_lateness_ms = p99 * 1000.0,
+                threshold_ms = threshold * 1000.0,
+                answers = now.count - earlier.count,
+                "answers are running late past their decided latency: Gazua is the bottleneck; scale it out or give it more CPU"
+            );
+        }
+        earlier = now;
     }
 }

@@ -222,6 +222,8 @@ pub fn raw_confirm(extra_headers: &str) -> String {
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Every log line it wrote after "serving", as JSON.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Binary {
@@ -244,8 +246,16 @@ impl Binary {
             }
         };
         // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Binary { child, addr }
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str(&line) {
+                    kept.lock().unwrap().push(log);
+                }
+            }
+        });
+        Binary { child, addr, logs }
     }
 
     pub fn signal(&self, signal: &str) {
