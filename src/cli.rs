@@ -2,7 +2,8 @@
 //! every flag can also be set by an environment variable `GAZUA_<FLAG>`.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -27,6 +28,10 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Sample a latency expression and print its percentiles and a histogram.
     Preview(PreviewArgs),
+    /// Validate profile files; print each error as file:line:col and exit 1 if there is one.
+    Check(CheckArgs),
+    /// List the loaded profiles (shipped, and from --profiles-dir) with their descriptions.
+    Profiles(ProfilesArgs),
     /// Exit 0 when the local server answers its health route, 1 otherwise (for a container
     /// HEALTHCHECK without curl).
     Healthcheck(HealthcheckArgs),
@@ -37,6 +42,27 @@ pub struct ServeArgs {
     /// Address to serve the PG API (and the ops routes) on.
     #[arg(long, env = "GAZUA_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+
+    /// A second address serving only the ops routes (health, readiness, metrics, profile).
+    #[arg(long, env = "GAZUA_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// The profile to serve: a loaded profile's name (see `gazua profiles`) or a JSON file.
+    #[arg(long, env = "GAZUA_PROFILE")]
+    pub profile: Option<String>,
+
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
+
+    /// Anchor every profile's schedule at this RFC 3339 instant: instances given the same
+    /// instant are in the same phase at the same moment.
+    #[arg(long, env = "GAZUA_SCHEDULE_START", value_parser = crate::profile::parse_instant)]
+    pub schedule_start: Option<SystemTime>,
+
+    /// Token that enables `PUT /__gazua/profile` (sent as `Authorization: Bearer TOKEN`);
+    /// without it the route is disabled.
+    #[arg(long, env = "GAZUA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// Default outcome mix, e.g. '97% approved, 2% declined, 1% error'.
     #[arg(long, env = "GAZUA_OUTCOME", value_parser = parse_outcome)]
@@ -75,6 +101,11 @@ pub struct ServeArgs {
     /// load balancers' 60 s idle timeout, so they never race a close.
     #[arg(long, env = "GAZUA_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_dur)]
     pub idle_timeout: Duration,
+
+    /// Log a warning when answers run this late past their decided moment (p99 over 10 s):
+    /// Gazua itself has become the bottleneck and should be scaled out.
+    #[arg(long, env = "GAZUA_LATENESS_WARN", default_value = "5ms", value_parser = parse_dur)]
+    pub lateness_warn: Duration,
 
     /// Where the determinism key comes from when no X-Gazua-Key or Idempotency-Key is sent.
     #[arg(long, env = "GAZUA_KEY_FROM", value_enum, default_value_t = KeyFromArg::None)]
@@ -123,6 +154,34 @@ pub struct PreviewArgs {
     /// Clamp, as the server's --max-latency does.
     #[arg(long, default_value = "60s", value_parser = parse_dur)]
     pub max_latency: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Profile files to validate.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
+}
+
+/// `--profiles-dir`, shared by `serve`, `check` and `profiles`.
+#[derive(Debug, Args)]
+pub struct ProfileDirs {
+    /// A folder of profile files (*.json) to load beside the shipped ones; repeatable.
+    #[arg(
+        long = "profiles-dir",
+        env = "GAZUA_PROFILES_DIR",
+        value_delimiter = ','
+    )]
+    pub profiles_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +240,11 @@ impl ServeArgs {
     pub fn into_config(self) -> Config {
         Config {
             listen: self.listen,
+            admin_listen: self.admin_listen,
+            profile: self.profile,
+            profiles_dirs: self.dirs.profiles_dirs,
+            schedule_start: self.schedule_start,
+            admin_token: self.admin_token,
             flags: Directives {
                 latency: self.latency,
                 outcome: self.outcome,
@@ -193,6 +257,7 @@ impl ServeArgs {
             max_body: self.max_body,
             shutdown_grace: self.shutdown_grace,
             idle_timeout: self.idle_timeout,
+            lateness_warn: self.lateness_warn,
             key_from: match self.key_from {
                 KeyFromArg::None => KeyFrom::None,
                 KeyFromArg::OrderId => KeyFrom::OrderId,

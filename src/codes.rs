@@ -644,7 +644,7 @@ fn known(name: &str) -> &'static CodeInfo {
 /// 404/405 whatever was decided). Follows the reference's per-route tables.
 pub fn default_code(route: Route, kind: CodeKind) -> Option<&'static CodeInfo> {
     let name = match (route, kind) {
-        (Route::Unknown, _) | (_, CodeKind::Invalid) => return None,
+        (Route::Unknown | Route::Custom, _) | (_, CodeKind::Invalid) => return None,
         (_, CodeKind::Throttled) => "FORBIDDEN_CONSECUTIVE_REQUEST",
         (Route::Confirm | Route::BillingCharge, CodeKind::Declined) => "REJECT_CARD_PAYMENT",
         // Registering a card is refused by the card company; limits and balance do not apply.

@@ -1,7 +1,8 @@
 //! Resolved settings: what the CLI (or a test) hands the server, with no parsing left to do.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use crate::directive::Directives;
 
@@ -29,6 +30,16 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// A second port serving only the ops routes.
+    pub admin_listen: Option<SocketAddr>,
+    /// `--profile NAME|PATH`; `None` serves the shipped `default`.
+    pub profile: Option<String>,
+    /// `--profiles-dir`: folders whose `*.json` files are loaded beside the shipped profiles.
+    pub profiles_dirs: Vec<PathBuf>,
+    /// `--schedule-start`: anchors every profile's schedule at this instant.
+    pub schedule_start: Option<SystemTime>,
+    /// `--admin-token`: enables `PUT /__gazua/profile` for requests bearing it.
+    pub admin_token: Option<String>,
     /// The serve flags `--outcome/--latency/--fault`.
     pub flags: Directives,
     pub seed: u64,
@@ -37,6 +48,8 @@ pub struct Config {
     pub max_body: usize,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
+    /// Warn when the p99 timer lateness over a 10 s window passes this.
+    pub lateness_warn: Duration,
     pub key_from: KeyFrom,
     pub ledger: LedgerKind,
     pub ledger_capacity: usize,
@@ -47,10 +60,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// What `Profiles::load` needs of these settings (at start and on every reload).
+    pub fn load_options(&self) -> crate::profile::LoadOptions {
+        crate::profile::LoadOptions {
+            profile: self.profile.clone(),
+            dirs: self.profiles_dirs.clone(),
+            schedule_start: self.schedule_start,
+        }
+    }
+
     /// Settings for a server on `listen` with every default, as `gazua` with no flags.
     pub fn new(listen: SocketAddr) -> Config {
         Config {
             listen,
+            admin_listen: None,
+            profile: None,
+            profiles_dirs: Vec::new(),
+            schedule_start: None,
+            admin_token: None,
             flags: Directives::default(),
             seed: 1,
             max_latency: Duration::from_secs(60),
@@ -58,6 +85,7 @@ impl Config {
             max_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(90),
+            lateness_warn: Duration::from_millis(5),
             key_from: KeyFrom::None,
             ledger: LedgerKind::Memory,
             ledger_capacity: crate::api::DEFAULT_LEDGER_CAPACITY,

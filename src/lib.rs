@@ -9,7 +9,9 @@
 //! - [`config`] — resolved settings.
 //! - [`directive`] — the directive grammar: durations, latency expressions, outcome and fault
 //!   mixes, the request's headers and body tag.
-//! - [`engine`] — `decide()`: route + directives + defaults + RNG → [`engine::Decision`].
+//! - [`profile`] — profile files → a compiled [`profile::Plan`]: per-route defaults, rules,
+//!   schedule phases, virtual capacity, rate limit, custom routes; the shipped profiles.
+//! - [`engine`] — `decide()`: route + directives + profile + RNG → [`engine::Decision`].
 //! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
@@ -19,8 +21,9 @@
 //!
 //! # A request's life
 //!
-//! Route → directives (headers, then body tag) → decision → answer rendered → wait until
-//! arrival + decided latency → response written, or the decided fault done at the socket. See
+//! Route → directives (headers, then body tag) → profile (rules, phase, defaults) → decision
+//! (then the profile's rate limit and capacity) → answer rendered → wait until arrival +
+//! decided latency → response written, or the decided fault done at the socket. See
 //! `server::lifecycle::handle`, which reads in that order.
 
 pub mod api;

@@ -6,6 +6,7 @@ use clap::Parser;
 use gazua_pay::cli::{Cli, Command, ServeArgs};
 use gazua_pay::config::{Config, LogFormat};
 use gazua_pay::directive::preview::preview;
+use gazua_pay::profile;
 use gazua_pay::server::{Server, ops};
 
 fn main() -> ExitCode {
@@ -19,6 +20,38 @@ fn main() -> ExitCode {
                 preview(&args.expr, args.samples, args.seed, args.max_latency)
             );
             ExitCode::SUCCESS
+        }
+        Some(Command::Check(args)) => {
+            let errors = profile::check(&args.files, &args.dirs.profiles_dirs);
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            if errors.is_empty() {
+                println!("{} profile file(s) ok", args.files.len());
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Profiles(args)) => {
+            let options = profile::LoadOptions {
+                dirs: args.dirs.profiles_dirs,
+                ..Default::default()
+            };
+            match profile::Profiles::load(&options) {
+                Ok(profiles) => {
+                    for plan in profiles.plans() {
+                        println!("{:<16} {}", plan.name, plan.description);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{error}");
+                    }
+                    ExitCode::FAILURE
+                }
+            }
         }
         Some(Command::Healthcheck(args)) => {
             let runtime = tokio::runtime::Builder::new_current_thread()

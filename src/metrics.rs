@@ -50,6 +50,7 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     pub directive_errors: IntCounter,
     pub capacity_queue_depth: IntGauge,
+    pub capacity_wait: Histogram,
     pub profile_info: IntGaugeVec,
 }
 
@@ -112,6 +113,14 @@ impl Metrics {
             "Requests queued for a virtual PG worker slot.",
         )
         .expect("valid metric");
+        let capacity_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "gazua_capacity_wait_seconds",
+                "Time requests waited for a virtual PG worker slot (profiles with capacity).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
         let profile_info = IntGaugeVec::new(
             Opts::new(
                 "gazua_profile_info",
@@ -139,6 +148,7 @@ impl Metrics {
             Box::new(open_connections.clone()),
             Box::new(directive_errors.clone()),
             Box::new(capacity_queue_depth.clone()),
+            Box::new(capacity_wait.clone()),
             Box::new(profile_info.clone()),
             Box::new(build_info),
         ] {
@@ -176,6 +186,7 @@ impl Metrics {
             open_connections,
             directive_errors,
             capacity_queue_depth,
+            capacity_wait,
             profile_info,
         }
     }
@@ -217,6 +228,21 @@ impl Metrics {
         self.observed[route.index()].observe(seconds);
     }
 
+    /// The timer-lateness histogram as it stands, for the lateness watch.
+    pub fn lateness(&self) -> LatenessSnapshot {
+        use prometheus::core::Metric;
+        let metric = self.timer_lateness.metric();
+        let histogram = metric.get_histogram();
+        LatenessSnapshot {
+            count: histogram.get_sample_count(),
+            buckets: histogram
+                .get_bucket()
+                .iter()
+                .map(|b| (b.upper_bound(), b.cumulative_count()))
+                .collect(),
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
@@ -247,5 +273,57 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// Timer lateness as counted at one moment: total answers and cumulative bucket counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatenessSnapshot {
+    pub count: u64,
+    /// `(upper bound in seconds, cumulative count)` per bucket, ascending.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl LatenessSnapshot {
+    /// The p99 of the answers counted since `earlier`, as the upper bound of the bucket it
+    /// falls in (infinite past the last bucket); `None` with fewer than `min_samples` answers.
+    pub fn p99_since(&self, earlier: &LatenessSnapshot, min_samples: u64) -> Option<f64> {
+        let count = self.count.saturating_sub(earlier.count);
+        if count < min_samples {
+            return None;
+        }
+        let wanted = (count as f64 * 0.99).ceil() as u64;
+        let before = |i: usize| earlier.buckets.get(i).map_or(0, |b| b.1);
+        let bucket = self
+            .buckets
+            .iter()
+            .enumerate()
+            .find(|(i, (_, cumulative))| cumulative.saturating_sub(before(*i)) >= wanted);
+        Some(bucket.map_or(f64::INFINITY, |(_, (bound, _))| *bound))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_p99_comes_from_the_bucket_counts_between_snapshots() {
+        let metrics = Metrics::new();
+        let start = metrics.lateness();
+        for _ in 0..990 {
+            metrics.timer_lateness.observe(0.0002);
+        }
+        for _ in 0..10 {
+            metrics.timer_lateness.observe(0.030);
+        }
+        let middle = metrics.lateness();
+        assert_eq!(middle.p99_since(&start, 100), Some(0.00025));
+        for _ in 0..100 {
+            metrics.timer_lateness.observe(0.030);
+        }
+        // The second window holds only late answers, whatever came before it.
+        assert_eq!(metrics.lateness().p99_since(&middle, 100), Some(0.05));
+        assert_eq!(metrics.lateness().p99_since(&middle, 1000), None);
     }
 }

@@ -19,10 +19,12 @@ pub enum Route {
     BillingCharge,
     /// Anything else: answered with the PG's not-found or method-not-allowed error.
     Unknown,
+    /// A route the active profile defines (`custom_routes`), beside the PG API.
+    Custom,
 }
 
 impl Route {
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 8] = [
         Route::Create,
         Route::Confirm,
         Route::Inquiry,
@@ -30,6 +32,7 @@ impl Route {
         Route::BillingIssue,
         Route::BillingCharge,
         Route::Unknown,
+        Route::Custom,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Route {
             Route::BillingIssue => "billing_issue",
             Route::BillingCharge => "billing_charge",
             Route::Unknown => "unknown",
+            Route::Custom => "custom",
         }
     }
 
@@ -51,7 +55,7 @@ impl Route {
     /// The one method the route answers (for the `Allow` header of a 405).
     pub fn method(self) -> &'static str {
         match self {
-            Route::Inquiry | Route::Unknown => "GET",
+            Route::Inquiry | Route::Unknown | Route::Custom => "GET",
             _ => "POST",
         }
     }

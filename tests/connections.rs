@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use common::{TestServer, send, send_on};
-use gazua_pay::config::Config;
 use http::StatusCode;
 use hyper_util::rt::TokioIo;
 
@@ -31,7 +30,7 @@ async fn an_idle_keep_alive_connection_survives_75_seconds() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_is_closed_after_the_idle_timeout() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.idle_timeout = Duration::from_secs(90);
     let server = TestServer::start(config).await;
     let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
@@ -49,7 +48,7 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_pg_shaped_413() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.max_body = 1000;
     let server = TestServer::start(config).await;
     let body = format!(
@@ -83,4 +82,40 @@ async fn ops_routes_ignore_directives() {
         assert_eq!(reply.status, StatusCode::OK, "{path}");
         assert!(reply.headers.get("x-gazua-decision").is_none());
     }
+}
+
+#[tokio::test]
+async fn the_admin_port_serves_the_ops_routes_only() {
+    let mut config = common::config();
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = TestServer::start(config).await;
+    let admin = server.admin.expect("an admin port");
+    assert_ne!(admin, server.addr);
+    for path in ["/__gazua/health", "/__gazua/ready", "/metrics"] {
+        assert_eq!(
+            send(admin, "GET", path, &[], "").await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let pg = send(
+        admin,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &common::fresh_confirm_body(),
+    )
+    .await;
+    assert_eq!(
+        pg.status,
+        StatusCode::NOT_FOUND,
+        "no PG API on the admin port"
+    );
+    // The main port keeps its ops routes too (load balancers probe it).
+    assert_eq!(
+        send(server.addr, "GET", "/__gazua/health", &[], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{Binary, TestServer, confirm, send};
-use gazua_pay::config::Config;
 use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_percent_decline_mix_lands_within_binomial_bounds() {
     // One fixed body, as a load tool replaying a recorded request sends: no key, so every
     // request draws on its own. Stateless, or the ledger would refuse the repeated confirms.
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.ledger = gazua_pay::config::LedgerKind::Stateless;
     let server = TestServer::start(config).await;
     let mut counts: HashMap<StatusCode, u32> = HashMap::new();
@@ -176,7 +175,7 @@ async fn every_outcome_is_reported_in_the_decision_header() {
 
 #[tokio::test]
 async fn serve_flags_are_the_defaults_below_the_request() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.flags.outcome = Some(gazua_pay::directive::Outcome::parse_mix("declined").unwrap());
     config.flags.latency = Some(gazua_pay::directive::Latency::parse("30ms").unwrap());
     let server = TestServer::start(config).await;
@@ -202,7 +201,7 @@ async fn serve_flags_are_the_defaults_below_the_request() {
 
 #[tokio::test]
 async fn latency_is_clamped_to_max_latency() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.max_latency = Duration::from_millis(100);
     let server = TestServer::start(config).await;
     let start = Instant::now();

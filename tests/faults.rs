@@ -6,7 +6,6 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use common::{TestServer, raw, raw_confirm};
-use gazua_pay::config::Config;
 
 fn status_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
@@ -91,7 +90,7 @@ async fn truncated_promises_more_than_it_sends_then_closes() {
 
 #[tokio::test]
 async fn hang_sends_nothing_until_max_latency_then_fin() {
-    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    let mut config = common::config();
     config.max_latency = Duration::from_millis(400);
     let server = TestServer::start(config).await;
     let end = raw(server.addr, &raw_confirm("x-gazua-fault: hang\r\n")).await;

@@ -86,3 +86,33 @@ async fn hostile_header_values_create_no_new_series() {
     let new: Vec<_> = after.difference(&before).collect();
     assert!(new.is_empty(), "new series: {new:?}");
 }
+
+#[test]
+fn gazua_warns_when_its_answers_run_late() {
+    // A threshold of 0: any lateness at all counts, so the watch must speak after its window.
+    let gazua = common::Binary::start(&["--lateness-warn", "0", "--profile", "happy"]);
+    let runtime = common::runtime();
+    runtime.block_on(async {
+        for _ in 0..150 {
+            confirm(gazua.addr, &[("x-gazua-latency", "1ms")]).await;
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    loop {
+        let warned = gazua.logs.lock().unwrap().iter().any(|log| {
+            log["level"] == "WARN"
+                && log["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("bottleneck")
+        });
+        if warned {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lateness warning within two windows"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -4,7 +4,7 @@ mod common;
 
 use common::{Reply, TestServer, send};
 use gazua_pay::codes::CATALOG;
-use gazua_pay::config::{Config, LedgerKind};
+use gazua_pay::config::LedgerKind;
 use http::StatusCode;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -208,7 +208,7 @@ async fn a_second_confirm_is_already_processed() {
 #[tokio::test]
 async fn a_minted_key_is_answered_alike_by_stateless_instances() {
     let config = || {
-        let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+        let mut config = common::config();
         config.ledger = LedgerKind::Stateless;
         config
     };

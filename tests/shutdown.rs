@@ -34,11 +34,7 @@ async fn wait_in_flight(addr: std::net::SocketAddr, n: i64) {
 #[test]
 fn a_thousand_delayed_requests_are_all_answered_across_sigterm() {
     let mut gazua = Binary::start(&[]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let addr = gazua.addr;
     let statuses = runtime.block_on(async {
         let tasks: Vec<_> = (0..1000)
@@ -64,11 +60,7 @@ fn a_thousand_delayed_requests_are_all_answered_across_sigterm() {
 #[test]
 fn waits_longer_than_the_grace_are_answered_early_and_no_new_connection_is_taken() {
     let mut gazua = Binary::start(&["--shutdown-grace", "3s"]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let addr = gazua.addr;
     let start = Instant::now();
     runtime.block_on(async {

@@ -22,6 +22,7 @@
 //! key Gazua did not mint is known only where it was recorded; elsewhere it is
 //! `NOT_FOUND_PAYMENT` (a confirm of one creates the payment, as the PG would have at checkout).
 
+mod custom;
 mod input;
 pub mod keys;
 pub mod ledger;
@@ -43,6 +44,7 @@ use crate::codes::{self, CodeInfo};
 use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
 use crate::engine::Decision;
 use crate::route::{Route, Target};
+pub use custom::custom_reply;
 use input::{Loose, Problem};
 use keys::KeyMint;
 pub use ledger::{Ledger, MemoryLedger, StatelessLedger};

@@ -37,7 +37,7 @@ pub(super) fn answer(api: &Api, req: &ApiRequest<'_>, decision: &Decision) -> Re
         Route::Cancel => cx.cancel(),
         Route::BillingIssue => cx.billing_issue(),
         Route::BillingCharge => cx.billing_charge(),
-        Route::Unknown => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
+        Route::Unknown | Route::Custom => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
     };
     result.unwrap_or_else(|problem| problem_reply(&problem, req.lang))
 }

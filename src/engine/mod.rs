@@ -2,23 +2,27 @@
 //! only value that crosses from deciding to answering. Synchronous and pure given its RNG.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
 use crate::directive::{Fault, Outcome};
 
-/// Which source decided the outcome (SPEC §2.5), reported in `X-Gazua-Decision`.
-/// Ordered by precedence: the first source wins.
+/// Where a decision came from (SPEC §2.5), reported in `X-Gazua-Decision`: the most specific
+/// source that set any field. Ordered by precedence: the first source wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
+    /// The profile's capacity model overflowed: its overflow outcome replaced the decision.
+    Capacity,
+    /// The profile's rate limit was exceeded: its outcome replaced the decision.
+    RateLimit,
     Header,
     Tag,
     Rule,
     Phase,
+    Flag,
     Route,
     Profile,
-    Flag,
     Builtin,
 }
 
@@ -45,39 +49,54 @@ use rand::{Rng, SeedableRng};
 
 use crate::codes::{self, CodeKind};
 use crate::directive::{CodeRef, Directives, Latency, Mix};
+use crate::profile::{Phase, Plan};
 use crate::route::Route;
 
-/// The deciding half of the server: the defaults below the request's own directives.
+/// The deciding half of the server: what sits below the request's own directives.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    /// The serve flags `--outcome/--latency/--fault` (SPEC §2.5, source 5).
+    /// The serve flags `--outcome/--latency/--fault`.
     pub flags: Directives,
     pub seed: u64,
     pub max_latency: Duration,
-    pub profile: Arc<str>,
+    /// Anchors a schedule that starts at `boot`.
+    pub boot: SystemTime,
 }
 
-/// The request's own directives, in precedence order.
+/// What the request itself asked for, in precedence order, and what of the profile matched it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Asked<'a> {
     pub header: Option<&'a Directives>,
     pub tag: Option<&'a Directives>,
+    /// The profile's first matching rule.
+    pub rule: Option<&'a Directives>,
 }
 
 impl Engine {
-    /// Decides one request. With a key (X-Gazua-Key, a tag's `key=`, else `fallback_key`: the
-    /// Idempotency-Key or, with `--key-from order-id`, the order) every random choice comes from
-    /// a generator seeded by (seed, key, route), so the same key is decided alike by every
-    /// instance with the same seed; without one, from a fast per-thread generator.
-    pub fn decide(&self, route: Route, asked: Asked<'_>, fallback_key: Option<&str>) -> Decision {
+    /// Decides one request under `plan`. With a key (X-Gazua-Key, a tag's `key=`, else
+    /// `fallback_key`: the Idempotency-Key or, with `--key-from order-id`, the order) every
+    /// random choice comes from a generator seeded by (seed, key, route), so the same key is
+    /// decided alike by every instance with the same seed; without one, from a fast per-thread
+    /// generator.
+    pub fn decide(
+        &self,
+        plan: &Plan,
+        route: Route,
+        asked: Asked<'_>,
+        fallback_key: Option<&str>,
+    ) -> Decision {
+        let phase = plan.phase_at(SystemTime::now(), self.boot);
         let key = asked
             .header
             .and_then(|d| d.key.as_deref())
             .or_else(|| asked.tag.and_then(|d| d.key.as_deref()))
             .or(fallback_key);
         match key {
-            Some(key) => self.decide_with(route, asked, &mut self.keyed_rng(route, key)),
-            None => THREAD_RNG.with(|rng| self.decide_with(route, asked, &mut *rng.borrow_mut())),
+            Some(key) => {
+                self.decide_with(plan, phase, route, asked, &mut self.keyed_rng(route, key))
+            }
+            None => THREAD_RNG
+                .with(|rng| self.decide_with(plan, phase, route, asked, &mut *rng.borrow_mut())),
         }
     }
 
@@ -90,23 +109,31 @@ impl Engine {
         ))
     }
 
-    /// Decides with a given generator. Draws in a fixed order: outcome, latency, fault.
+    /// Decides with a given generator and phase. Draws in a fixed order: outcome, latency,
+    /// fault. Each field comes from the first source that sets it: header → tag → rule →
+    /// phase → serve flags → the profile's route → the profile's defaults → built in.
     pub fn decide_with<R: Rng + ?Sized>(
         &self,
+        plan: &Plan,
+        phase: Option<&Phase>,
         route: Route,
         asked: Asked<'_>,
         rng: &mut R,
     ) -> Decision {
-        // Only money-moving routes take the defaults' outcome: an inquiry is approved unless
-        // it is asked for something else (SPEC §3).
-        let defaults_outcome = route.moves_money();
-        let (outcome, outcome_source) = self.first(asked, |d| d.outcome.as_ref(), defaults_outcome);
-        let (latency, latency_source) = self.first(asked, |d| d.latency.as_ref(), true);
-        let (fault, fault_source) = self.first(asked, |d| d.fault.as_ref(), true);
-        let status = asked
-            .header
-            .and_then(|d| d.status)
-            .or_else(|| asked.tag.and_then(|d| d.status));
+        let sources = Sources {
+            asked,
+            phase: phase.map(|p| &p.directives),
+            flags: &self.flags,
+            route: plan.route(route),
+            defaults: &plan.defaults,
+            // Only money-moving routes take a general outcome (phase, flags, defaults): an
+            // inquiry is approved unless it is asked for something else (SPEC §3).
+            general_outcome: route.moves_money(),
+        };
+        let (outcome, outcome_source) = sources.first(|d| d.outcome.as_ref(), true);
+        let (latency, latency_source) = sources.first(|d| d.latency.as_ref(), false);
+        let (fault, fault_source) = sources.first(|d| d.fault.as_ref(), false);
+        let (status, _) = sources.first(|d| d.status.as_ref(), false);
 
         let outcome = outcome.map_or(Outcome::Approved, |mix: &Mix<Outcome>| {
             with_default_code(route, mix.pick(rng).clone())
@@ -115,35 +142,57 @@ impl Engine {
             .map_or(Duration::ZERO, |l: &Latency| l.sample(rng))
             .min(self.max_latency);
         let fault = fault.map_or(Fault::None, |mix: &Mix<Fault>| *mix.pick(rng));
-        let source = outcome_source.min(latency_source).min(fault_source);
         Decision {
             outcome,
             latency,
             fault,
-            status,
-            profile: self.profile.clone(),
-            phase: None,
-            source,
+            status: status.copied(),
+            profile: plan.name.clone(),
+            phase: phase.map(|p| p.name.clone()),
+            source: outcome_source.min(latency_source).min(fault_source),
         }
     }
 
-    /// The first source that sets a field, and which source that was.
-    fn first<'a, T>(
-        &'a self,
-        asked: Asked<'a>,
+    /// An outcome picked from `mix` for `route`, with the route's code filled in: what the
+    /// capacity model's overflow and the rate limiter answer instead of the decided outcome.
+    pub fn outcome_from(&self, route: Route, mix: &Mix<Outcome>) -> Outcome {
+        THREAD_RNG.with(|rng| with_default_code(route, mix.pick(&mut *rng.borrow_mut()).clone()))
+    }
+}
+
+/// The decision's sources, in precedence order.
+struct Sources<'a> {
+    asked: Asked<'a>,
+    phase: Option<&'a Directives>,
+    flags: &'a Directives,
+    route: &'a Directives,
+    defaults: &'a Directives,
+    general_outcome: bool,
+}
+
+impl<'a> Sources<'a> {
+    /// The first source that sets a field, and which source that was. `is_outcome` skips the
+    /// general sources on routes that take no general outcome.
+    fn first<T>(
+        &self,
         field: impl Fn(&'a Directives) -> Option<&'a T>,
-        use_defaults: bool,
+        is_outcome: bool,
     ) -> (Option<&'a T>, Source) {
-        if let Some(v) = asked.header.and_then(&field) {
-            return (Some(v), Source::Header);
-        }
-        if let Some(v) = asked.tag.and_then(&field) {
-            return (Some(v), Source::Tag);
-        }
-        if use_defaults && let Some(v) = field(&self.flags) {
-            return (Some(v), Source::Flag);
-        }
-        (None, Source::Builtin)
+        let general = !is_outcome || self.general_outcome;
+        let ordered = [
+            (self.asked.header, Source::Header, true),
+            (self.asked.tag, Source::Tag, true),
+            (self.asked.rule, Source::Rule, true),
+            (self.phase, Source::Phase, general),
+            (Some(self.flags), Source::Flag, general),
+            (Some(self.route), Source::Route, true),
+            (Some(self.defaults), Source::Profile, general),
+        ];
+        ordered
+            .into_iter()
+            .filter(|(_, _, applies)| *applies)
+            .find_map(|(directives, source, _)| directives.and_then(&field).map(|v| (v, source)))
+            .map_or((None, Source::Builtin), |(v, source)| (Some(v), source))
     }
 }
 
@@ -171,6 +220,8 @@ thread_local! {
 impl Source {
     pub fn name(self) -> &'static str {
         match self {
+            Source::Capacity => "capacity",
+            Source::RateLimit => "rate_limit",
             Source::Header => "header",
             Source::Tag => "tag",
             Source::Rule => "rule",

@@ -259,7 +259,7 @@ impl TryFrom<RawWhen> for When {
         for name in raw.route.map(OneOrMany::into_vec).unwrap_or_default() {
             let route = Route::ALL
                 .iter()
-                .find(|r| **r != Route::Unknown && r.name() == name)
+                .find(|r| !matches!(r, Route::Unknown | Route::Custom) && r.name() == name)
                 .ok_or_else(|| format!("route: expected one of {ROUTE_NAMES}, got '{name}'"))?;
             routes |= 1 << route.index();
         }

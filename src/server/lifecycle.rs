@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -18,10 +19,11 @@ use super::ops;
 use crate::api::{self, ApiRequest, Lang, Reply, ReplyCode, error_reply};
 use crate::codes;
 use crate::config::KeyFrom;
-use crate::directive::{DirectiveError, Fault, Outcome, headers};
-use crate::engine::{Asked, Decision};
+use crate::directive::{DirectiveError, Directives, Fault, Outcome, headers};
+use crate::engine::{Asked, Decision, Source};
 use crate::metrics::GaugeGuard;
-use crate::route::{self, Route};
+use crate::profile::{Admission, Plan, Profiles, RuleInput};
+use crate::route::{self, Route, Target};
 
 /// The connection is ended on purpose (a fault) or because the client went away.
 #[derive(Debug)]
@@ -43,8 +45,9 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
     let (parts, body) = req.into_parts();
 
     // Health, readiness, metrics and the other ops routes ignore directives entirely.
-    if let Some(response) = ops::answer(&state, &parts) {
-        return Ok(response);
+    if ops::is_ops(parts.uri.path()) {
+        let body = read_body(&state, body, &parts).await?.unwrap_or_default();
+        return Ok(ops::answer(&state, &parts, &body));
     }
     let target = route::route(&parts.method, parts.uri.path());
 
@@ -60,46 +63,150 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         Ok(tag) => tag,
         Err(error) => return Ok(directive_error(&state, target.route, error)),
     };
-
-    let asked = Asked {
-        header: (!header.is_empty()).then_some(&header),
-        tag: tag.as_ref(),
-    };
-    let order_key = match state.config.key_from {
-        KeyFrom::OrderId => order_key(target.param, &body),
-        KeyFrom::None => None,
-    };
-    let fallback_key = idempotency_key(&parts).or(order_key.as_deref());
-    let decision = state.engine.decide(target.route, asked, fallback_key);
-    let metrics = &state.metrics;
-    metrics.request(target.route, &decision.outcome, decision.fault);
-    metrics.decided(target.route, decision.latency.as_secs_f64());
-
-    let request = ApiRequest {
-        target: &target,
-        method: &parts.method,
-        headers: &parts.headers,
-        body: &body,
-        lang: Lang::from_headers(&parts.headers),
-        now: jiff::Timestamp::now(),
-    };
-    let reply = state.api.answer(&request, &decision);
-    metrics.response(target.route, reply.code);
-
-    let answer = deliver(
+    let (route, decision, reply) = match decide_and_answer(
         &state,
-        &control,
         &parts,
-        target.route,
+        &target,
+        &body,
+        &header,
+        tag.as_ref(),
         arrival,
-        &decision,
-        reply,
-    )
-    .await;
+    ) {
+        Ok(decided) => decided,
+        Err(error) => return Ok(directive_error(&state, target.route, error)),
+    };
+
+    let answer = deliver(&state, &control, &parts, route, arrival, &decision, reply).await;
     if state.config.access_log {
         access_log(&parts, &decision, &answer, arrival);
     }
     answer
+}
+
+/// A request on the `--admin-listen` port: an ops route, or a 404 saying where the PG API is.
+pub async fn handle_ops(state: Arc<State>, req: Request<Incoming>) -> Answer {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&state, body, &parts).await?.unwrap_or_default();
+    Ok(ops::answer(&state, &parts, &body))
+}
+
+/// The synchronous middle of a request: the profile, the decision (with the profile's rate
+/// limit and capacity applied) and the rendered answer. The profiles are read once here and
+/// not held across the wait.
+fn decide_and_answer(
+    state: &State,
+    parts: &Parts,
+    target: &Target<'_>,
+    body: &Bytes,
+    header: &Directives,
+    tag: Option<&Directives>,
+    arrival: Instant,
+) -> Result<(Route, Decision, Reply), DirectiveError> {
+    let profiles = state.profiles.load();
+    let asked_profile = header
+        .profile
+        .as_deref()
+        .or_else(|| tag.and_then(|t| t.profile.as_deref()));
+    let plan = match asked_profile {
+        None => profiles.active(),
+        Some(name) => profiles
+            .get(name)
+            .ok_or_else(|| unknown_profile(name, &profiles))?,
+    };
+    let custom = match target.route {
+        Route::Unknown => plan.match_custom(&parts.method, parts.uri.path()),
+        _ => None,
+    };
+    let route = if custom.is_some() {
+        Route::Custom
+    } else {
+        target.route
+    };
+
+    let rule = plan.rule_for(&RuleInput {
+        route,
+        method: &parts.method,
+        headers: &parts.headers,
+        body,
+    });
+    let asked = Asked {
+        header: (!header.is_empty()).then_some(header),
+        tag,
+        rule,
+    };
+    let order_key = match state.config.key_from {
+        KeyFrom::OrderId => order_key(target.param, body),
+        KeyFrom::None => None,
+    };
+    let fallback_key = idempotency_key(parts).or(order_key.as_deref());
+    let mut decision = state.engine.decide(plan, route, asked, fallback_key);
+    limit(state, plan, route, arrival, &mut decision);
+
+    let metrics = &state.metrics;
+    metrics.request(route, &decision.outcome, decision.fault);
+    metrics.decided(route, decision.latency.as_secs_f64());
+    let lang = Lang::from_headers(&parts.headers);
+    let reply = match custom {
+        Some((custom, params)) => {
+            api::custom_reply(custom, &params, body, &parts.headers, &decision, lang)
+        }
+        None => state.api.answer(
+            &ApiRequest {
+                target,
+                method: &parts.method,
+                headers: &parts.headers,
+                body,
+                lang,
+                now: jiff::Timestamp::now(),
+            },
+            &decision,
+        ),
+    };
+    metrics.response(route, reply.code);
+    Ok((route, decision, reply))
+}
+
+/// The profile's rate limit and virtual capacity: a request past the limit, or past the full
+/// queue, is answered at once with the limit's outcome; an admitted one waits its turn for a
+/// virtual worker slot on top of its decided latency.
+fn limit(state: &State, plan: &Plan, route: Route, arrival: Instant, decision: &mut Decision) {
+    if let Some(limiter) = &plan.rate_limit
+        && !limiter.admit(arrival)
+    {
+        decision.outcome = state.engine.outcome_from(route, &limiter.outcome);
+        decision.latency = Duration::ZERO;
+        decision.source = Source::RateLimit;
+        return;
+    }
+    if let Some(capacity) = &plan.capacity {
+        match capacity.admit(arrival, decision.latency) {
+            Admission::Admitted { total } => {
+                let total = total.min(state.config.max_latency);
+                state
+                    .metrics
+                    .capacity_wait
+                    .observe(total.saturating_sub(decision.latency).as_secs_f64());
+                decision.latency = total;
+            }
+            Admission::Overflow => {
+                decision.outcome = state.engine.outcome_from(route, &capacity.overflow);
+                decision.latency = Duration::ZERO;
+                decision.source = Source::Capacity;
+            }
+        }
+        state
+            .metrics
+            .capacity_queue_depth
+            .set(capacity.queue_depth(arrival) as i64);
+    }
+}
+
+fn unknown_profile(name: &str, profiles: &Profiles) -> DirectiveError {
+    let names: Vec<&str> = profiles.names().collect();
+    DirectiveError::new(format!(
+        "X-Gazua-Profile: no profile named '{name}'; expected one of {}",
+        names.join(", ")
+    ))
 }
 
 /// Waits until the decided moment, then answers — or carries out the decided fault.

@@ -10,7 +10,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,6 +26,7 @@ use crate::api::{Api, ApiSettings, LedgerChoice};
 use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
 use crate::metrics::{GaugeGuard, Metrics};
+use crate::profile::{ProfileError, Profiles};
 
 /// Largest request head hyper buffers (request line and headers); past it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -35,6 +38,8 @@ const BACKLOG: u32 = 65_535;
 pub struct State {
     pub config: Config,
     pub engine: Engine,
+    /// The loaded profiles; reload swaps the whole registry at once.
+    pub profiles: ArcSwap<Profiles>,
     pub api: Api,
     pub metrics: Metrics,
     /// False from the moment shutdown starts: `/__gazua/ready` fails.
@@ -45,6 +50,20 @@ pub struct State {
 }
 
 impl State {
+    /// Re-reads the profile files (SIGHUP). A profile that does not load is reported and the
+    /// profiles in force keep serving.
+    pub fn reload(&self) -> Result<(), Vec<ProfileError>> {
+        let mut profiles = Profiles::load(&self.config.load_options())?;
+        // A profile switched to through the admin route stays active across a reload.
+        let active = self.profiles.load().active().name.clone();
+        if let Some(kept) = profiles.with_active(&active) {
+            profiles = kept;
+        }
+        tracing::info!(profile = %profiles.active().name, "profiles reloaded");
+        self.profiles.store(Arc::new(profiles));
+        Ok(())
+    }
+
     /// Resolves when shutdown demands in-flight requests be answered now. Pending forever while
     /// serving normally.
     pub async fn drain_deadline(&self) {
@@ -61,6 +80,8 @@ impl State {
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,
+    /// `--admin-listen`: the ops routes only.
+    admin: Option<TcpListener>,
     state: Arc<State>,
     drain_tx: watch::Sender<Option<Instant>>,
 }
@@ -75,12 +96,20 @@ impl Server {
         socket.set_reuseaddr(true)?;
         socket.bind(config.listen)?;
         let listener = socket.listen(BACKLOG)?;
+        let admin = match config.admin_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         let (drain_tx, drain) = watch::channel(None);
+        let profiles = Profiles::load(&config.load_options()).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            io::Error::new(io::ErrorKind::InvalidInput, lines.join("\n"))
+        })?;
         let engine = Engine {
             flags: config.flags.clone(),
             seed: config.seed,
             max_latency: config.max_latency,
-            profile: Arc::from("default"),
+            boot: SystemTime::now(),
         };
         let api = Api::new(ApiSettings {
             secret_key: config.secret_key.clone(),
@@ -93,13 +122,10 @@ impl Server {
             },
         });
         let metrics = Metrics::new();
-        metrics
-            .profile_info
-            .with_label_values(&["default", "-"])
-            .set(1);
         let state = Arc::new(State {
             config,
             engine,
+            profiles: ArcSwap::from_pointee(profiles),
             api,
             metrics,
             ready: AtomicBool::new(true),
@@ -107,6 +133,7 @@ impl Server {
         });
         Ok(Server {
             listener,
+            admin,
             state,
             drain_tx,
         })
@@ -114,6 +141,11 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The `--admin-listen` address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &Arc<State> {
@@ -125,6 +157,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             listener,
+            admin,
             state,
             drain_tx,
         } = self;
@@ -143,6 +176,9 @@ impl Server {
             .timer(TokioTimer::new())
             .max_header_list_size(MAX_HEAD_BYTES as u32);
 
+        let reloader = tokio::spawn(reload_on_sighup(state.clone()));
+        let lateness = tokio::spawn(watch_lateness(state.clone()));
+        let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -188,6 +224,11 @@ impl Server {
         }
 
         state.ready.store(false, Ordering::SeqCst);
+        reloader.abort();
+        lateness.abort();
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         drop(listener);
         let grace = config.shutdown_grace;
         // Delayed requests are answered a little before the grace ends, so their responses
@@ -207,5 +248,71 @@ impl Server {
         }
         tracing::info!("drained");
         Ok(())
+    }
+}
+
+/// Reloads the profiles on every SIGHUP, without touching a connection.
+async fn reload_on_sighup(state: Arc<State>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: profiles reload only through the admin route");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        if let Err(errors) = state.reload() {
+            for error in errors {
+                tracing::error!(%error, "profile reload refused; the profiles in force keep serving");
+            }
+        }
+    }
+}
+
+/// The `--admin-listen` port: the ops routes only, one short connection at a time in practice
+/// (probes, scrapes). Stopped when shutdown starts; readiness is failing by then.
+async fn serve_admin(listener: TcpListener, state: Arc<State>) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(admin = %addr, "serving the ops routes");
+    }
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let handler_state = state.clone();
+        let service = service_fn(move |req| lifecycle::handle_ops(handler_state.clone(), req));
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+}
+
+/// Every 10 s, warns when answers ran late past their decided moment (p99 over
+/// `--lateness-warn`): then Gazua, not the PG it plays, shapes the latency the client sees.
+async fn watch_lateness(state: Arc<State>) {
+    const WINDOW: Duration = Duration::from_secs(10);
+    let threshold = state.config.lateness_warn.as_secs_f64();
+    let mut earlier = state.metrics.lateness();
+    loop {
+        tokio::time::sleep(WINDOW).await;
+        let now = state.metrics.lateness();
+        if let Some(p99) = now.p99_since(&earlier, 100)
+            && p99 > threshold
+        {
+            tracing::warn!(
+                p99_lateness_ms = p99 * 1000.0,
+                threshold_ms = threshold * 1000.0,
+                answers = now.count - earlier.count,
+                "answers are running late past their decided latency: Gazua is the bottleneck; scale it out or give it more CPU"
+            );
+        }
+        earlier = now;
     }
 }

@@ -1,39 +1,75 @@
-//! The ops routes: health, readiness, metrics, the effective profile and the API document.
-//! They ignore directives entirely: never faulted, delayed or refused for them.
+//! The ops routes: health, readiness, metrics, the profile in force (and switching it) and the
+//! API document. They ignore directives entirely: never faulted, delayed or refused for them.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
+use serde_json::json;
 
 use super::State;
 use super::fault::GazuaBody;
 
-/// The answer when `parts` is an ops route, else `None`.
-pub fn answer(state: &State, parts: &Parts) -> Option<Response<GazuaBody>> {
+const JSON: &str = "application/json";
+
+/// The OpenAPI document of the PG API, kept in the repository root.
+const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// Whether `path` is an ops route rather than the PG API.
+pub fn is_ops(path: &str) -> bool {
+    path == "/metrics" || path.starts_with("/__gazua/")
+}
+
+/// Answers an ops route.
+pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> {
     let path = parts.uri.path();
-    if path != "/metrics" && !path.starts_with("/__gazua/") {
-        return None;
-    }
     let get = parts.method == Method::GET || parts.method == Method::HEAD;
     let (status, content_type, body): (StatusCode, &'static str, Vec<u8>) = match path {
+        _ if !is_ops(path) => (
+            StatusCode::NOT_FOUND,
+            JSON,
+            error(
+                "NOT_FOUND",
+                "this port serves the ops routes only; the PG API is on --listen",
+            ),
+        ),
+        "/__gazua/profile" if parts.method == Method::PUT => switch_profile(state, parts, body),
         _ if !get => (
             StatusCode::METHOD_NOT_ALLOWED,
             JSON,
-            br#"{"code":"METHOD_NOT_ALLOWED","message":"ops routes answer GET only"}"#.to_vec(),
+            error(
+                "METHOD_NOT_ALLOWED",
+                "ops routes answer GET (and PUT /__gazua/profile)",
+            ),
         ),
         "/__gazua/health" => (StatusCode::OK, JSON, br#"{"status":"UP"}"#.to_vec()),
         "/__gazua/ready" if state.ready.load(Ordering::Relaxed) => {
             (StatusCode::OK, JSON, br#"{"status":"READY"}"#.to_vec())
         }
-        "/__gazua/ready" => (StatusCode::SERVICE_UNAVAILABLE, JSON, br#"{"status":"DRAINING"}"#.to_vec()),
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", state.metrics.render()),
+        "/__gazua/ready" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            JSON,
+            br#"{"status":"DRAINING"}"#.to_vec(),
+        ),
+        "/metrics" => {
+            record_profile_info(state);
+            (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                state.metrics.render(),
+            )
+        }
         "/__gazua/profile" => (StatusCode::OK, JSON, profile_json(state)),
         "/__gazua/openapi.json" => (StatusCode::OK, JSON, OPENAPI.as_bytes().to_vec()),
         _ => (
             StatusCode::NOT_FOUND,
             JSON,
-            br#"{"code":"NOT_FOUND","message":"no such ops route; try /__gazua/health, /__gazua/ready, /metrics, /__gazua/profile"}"#.to_vec(),
+            error(
+                "NOT_FOUND",
+                "no such ops route; try /__gazua/health, /__gazua/ready, /metrics, /__gazua/profile, /__gazua/openapi.json",
+            ),
         ),
     };
     let mut response = Response::new(GazuaBody::full(body));
@@ -41,39 +77,120 @@ pub fn answer(state: &State, parts: &Parts) -> Option<Response<GazuaBody>> {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Some(response)
+    response
 }
 
-const JSON: &str = "application/json";
+fn error(code: &str, message: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "code": code, "message": message })).expect("json serializes")
+}
 
-/// The OpenAPI document of the PG API, kept in the repository root.
-const OPENAPI: &str = include_str!("../../openapi.json");
-
-/// The effective serving defaults.
+/// The profile in force, with the current schedule phase and the serve flags above it.
 fn profile_json(state: &State) -> Vec<u8> {
+    let profiles = state.profiles.load();
+    let plan = profiles.active();
+    let phase = plan.phase_at(SystemTime::now(), state.engine.boot);
     let flags = &state.engine.flags;
-    let text = |v: Option<String>| v.map_or(serde_json::Value::Null, serde_json::Value::String);
-    let doc = serde_json::json!({
-        "name": &*state.engine.profile,
-        "phase": null,
-        "defaults": {
-            "outcome": text(flags.outcome.as_ref().map(mix_text)),
-            "latency": text(flags.latency.as_ref().map(ToString::to_string)),
-            "fault": text(flags.fault.as_ref().map(mix_text)),
+    let doc = json!({
+        "profile": plan.describe(),
+        "phase": phase.map(|p| &*p.name),
+        "flags": {
+            "outcome": flags.outcome.as_ref().map(ToString::to_string),
+            "latency": flags.latency.as_ref().map(ToString::to_string),
+            "fault": flags.fault.as_ref().map(ToString::to_string),
         },
+        "loaded": profiles.names().collect::<Vec<_>>(),
         "maxLatency": format!("{}ms", state.config.max_latency.as_millis()),
         "seed": state.config.seed,
     });
     serde_json::to_vec_pretty(&doc).expect("a json value serializes")
 }
 
-/// A mix in directive form, `97% approved, 3% declined(REJECT_CARD_PAYMENT)`.
-fn mix_text<T: std::fmt::Display>(mix: &crate::directive::Mix<T>) -> String {
-    mix.weights()
-        .filter(|(weight, _)| *weight > 0)
-        .map(|(weight, value)| format!("{}% {value}", f64::from(weight) / 10_000.0))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `PUT /__gazua/profile` with `{"name": "…"}` (or `?name=…`): makes a loaded profile the one
+/// in force. Disabled without `--admin-token`; refused without that token.
+fn switch_profile(
+    state: &State,
+    parts: &Parts,
+    body: &[u8],
+) -> (StatusCode, &'static str, Vec<u8>) {
+    let Some(token) = &state.config.admin_token else {
+        return (
+            StatusCode::FORBIDDEN,
+            JSON,
+            error(
+                "FORBIDDEN",
+                "the admin route is disabled; start gazua with --admin-token to enable it",
+            ),
+        );
+    };
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(token.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            JSON,
+            error(
+                "UNAUTHORIZED",
+                "send the admin token as 'Authorization: Bearer TOKEN'",
+            ),
+        );
+    }
+    let from_query = parts
+        .uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("name=")))
+        .map(str::to_owned);
+    let from_body = || {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+    };
+    let Some(name) = from_query.or_else(from_body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            JSON,
+            error(
+                "INVALID_REQUEST",
+                "expected a JSON body {\"name\": \"PROFILE\"} or ?name=PROFILE",
+            ),
+        );
+    };
+    let profiles = state.profiles.load();
+    match profiles.with_active(&name) {
+        Some(switched) => {
+            tracing::info!(profile = %name, "profile switched through the admin route");
+            state.profiles.store(Arc::new(switched));
+            (StatusCode::OK, JSON, profile_json(state))
+        }
+        None => {
+            let names: Vec<&str> = profiles.names().collect();
+            let message = format!(
+                "no profile named '{name}'; expected one of {}",
+                names.join(", ")
+            );
+            (
+                StatusCode::NOT_FOUND,
+                JSON,
+                error("NOT_FOUND_PROFILE", &message),
+            )
+        }
+    }
+}
+
+/// `gazua_profile_info{profile, phase}` is 1 for the profile and phase in force, read at scrape
+/// time (the phase moves with the clock). Labels come from the loaded files, not from requests.
+fn record_profile_info(state: &State) {
+    let profiles = state.profiles.load();
+    let plan = profiles.active();
+    let phase = plan.phase_at(SystemTime::now(), state.engine.boot);
+    state.metrics.profile_info.reset();
+    state
+        .metrics
+        .profile_info
+        .with_label_values(&[&*plan.name, phase.map_or("-", |p| &*p.name)])
+        .set(1);
 }
 
 /// `gazua healthcheck`: true when the server at `addr` answers its health route with 200

@@ -30,9 +30,18 @@ pub fn fresh_confirm_body() -> String {
     format!(r#"{{"paymentKey":"pk_test_{n}","orderId":"order-{n:06}","amount":15000}}"#)
 }
 
+/// Settings for a test server: loopback, the `happy` profile (approved, no latency).
+pub fn config() -> Config {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    config.profile = Some("happy".to_owned());
+    config
+}
+
 /// An in-process server; dropping `stop` (or sending on it) starts its graceful shutdown.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The `--admin-listen` address, when the config asked for one.
+    pub admin: Option<SocketAddr>,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<std::io::Result<()>>,
 }
@@ -42,19 +51,23 @@ impl TestServer {
         config.listen = "127.0.0.1:0".parse().unwrap();
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
         let addr = server.local_addr().unwrap();
+        let admin = server.admin_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            admin,
             stop: Some(stop),
             task,
         }
     }
 
+    /// A server with the `happy` profile: every payment approved at once, so a test sees only
+    /// what it asks for.
     pub async fn default() -> TestServer {
-        TestServer::start(Config::new("127.0.0.1:0".parse().unwrap())).await
+        TestServer::start(config()).await
     }
 
     pub async fn shutdown(mut self) {
@@ -209,6 +222,8 @@ pub fn raw_confirm(extra_headers: &str) -> String {
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Every log line it wrote after "serving", as JSON.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Binary {
@@ -231,8 +246,16 @@ impl Binary {
             }
         };
         // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Binary { child, addr }
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str(&line) {
+                    kept.lock().unwrap().push(log);
+                }
+            }
+        });
+        Binary { child, addr, logs }
     }
 
     pub fn signal(&self, signal: &str) {
@@ -264,6 +287,15 @@ impl Drop for Binary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A two-worker runtime for tests that drive the real binary from a plain `#[test]`.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The `q` quantile (0..=1) of sorted samples.
