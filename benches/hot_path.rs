@@ -15,6 +15,7 @@ use gazua_pay::api::{Api, ApiRequest, ApiSettings, Lang, LedgerChoice};
 use gazua_pay::directive::{Latency, headers};
 use gazua_pay::engine::{Asked, Engine};
 use gazua_pay::metrics::Metrics;
+use gazua_pay::profile::Profiles;
 use gazua_pay::route::{self, Route};
 use http::{HeaderMap, HeaderValue, Method};
 use rand::SeedableRng;
@@ -46,7 +47,7 @@ fn engine() -> Engine {
         flags: Default::default(),
         seed: 1,
         max_latency: Duration::from_secs(60),
-        profile: "default".into(),
+        boot: std::time::SystemTime::now(),
     }
 }
 
@@ -90,25 +91,33 @@ fn benches(c: &mut Criterion) {
     });
 
     let engine = engine();
+    let profiles = Profiles::shipped();
+    // `happy` (no latency, every payment approved) is what benches/run.sh serves; `default`
+    // adds per-route latencies and is what `gazua` with no flags serves.
+    let happy = profiles.get("happy").expect("the happy profile ships").clone();
+    let default = profiles.active().clone();
     let asked_directives = headers::from_headers(&directed).expect("typical directives parse");
     let asked = Asked {
         header: Some(&asked_directives),
-        tag: None,
+        ..Asked::default()
     };
-    c.bench_function("decide/defaults", |b| {
-        b.iter(|| engine.decide(black_box(Route::Confirm), Asked::default(), None))
+    c.bench_function("decide/happy_profile", |b| {
+        b.iter(|| engine.decide(&happy, black_box(Route::Confirm), Asked::default(), None))
+    });
+    c.bench_function("decide/default_profile", |b| {
+        b.iter(|| engine.decide(&default, black_box(Route::Confirm), Asked::default(), None))
     });
     c.bench_function("decide/header_mix", |b| {
-        b.iter(|| engine.decide(black_box(Route::Confirm), asked, None))
+        b.iter(|| engine.decide(&happy, black_box(Route::Confirm), asked, None))
     });
     c.bench_function("decide/header_mix_keyed", |b| {
-        b.iter(|| engine.decide(black_box(Route::Confirm), asked, Some("order-0001")))
+        b.iter(|| engine.decide(&happy, black_box(Route::Confirm), asked, Some("order-0001")))
     });
     c.bench_function("decide_with/header_mix", |b| {
-        b.iter(|| engine.decide_with(black_box(Route::Confirm), asked, &mut rng))
+        b.iter(|| engine.decide_with(&happy, None, black_box(Route::Confirm), asked, &mut rng))
     });
 
-    let decision = engine.decide(Route::Confirm, Asked::default(), None);
+    let decision = engine.decide(&happy, Route::Confirm, Asked::default(), None);
     c.bench_function("decision/header_value", |b| {
         b.iter(|| black_box(&decision).header_value())
     });
@@ -172,8 +181,9 @@ fn benches(c: &mut Criterion) {
                 let asked = Asked {
                     header: (!header.is_empty()).then_some(&header),
                     tag: tag.as_ref(),
+                    rule: None,
                 };
-                let decision = engine.decide(target.route, asked, None);
+                let decision = engine.decide(&happy, target.route, asked, None);
                 metrics.request(target.route, &decision.outcome, decision.fault);
                 metrics.decided(target.route, decision.latency.as_secs_f64());
                 let req = ApiRequest {

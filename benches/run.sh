@@ -8,7 +8,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION, DURATION_BIG (the 10k-connection window), WARMUP,
 # SCENARIOS ("zero d100 lognormal c10k mix" [+ "zero-pinned" in FULL]), OUT (results folder),
-# GAZUA_ARGS (extra serve flags), GAZUA_BIN / BASELINE_BIN (prebuilt binaries: no cargo build),
+# GAZUA_ARGS (serve flags; default "--profile happy"), GAZUA_BIN / BASELINE_BIN (prebuilt binaries: no cargo build),
 # ALT_BIN / ALT_ARGS (a second Gazua build, e.g. with another allocator, or the same build with
 # other flags such as "--ledger stateless", measured as "gazua-alt"),
 # SUMMARY_ONLY=1 OUT=dir (re-print the table of a finished run).
@@ -26,7 +26,9 @@ else
   SCENARIOS=${SCENARIOS:-"zero d100 lognormal c10k mix zero-pinned"}
 fi
 OUT=${OUT:-$ROOT/target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
-GAZUA_ARGS=${GAZUA_ARGS:-}
+# `happy`: every payment approved at once, unless a request's headers say otherwise. The
+# default profile would add its realistic per-route latencies to every scenario.
+GAZUA_ARGS=${GAZUA_ARGS:---profile happy}
 GAZUA_PORT=18480 BASELINE_PORT=18490 ALT_PORT=18500
 RESULTS=$OUT/results.tsv
 TICK=$(getconf CLK_TCK)
