@@ -94,7 +94,10 @@ fn benches(c: &mut Criterion) {
     let profiles = Profiles::shipped();
     // `happy` (no latency, every payment approved) is what benches/run.sh serves; `default`
     // adds per-route latencies and is what `gazua` with no flags serves.
-    let happy = profiles.get("happy").expect("the happy profile ships").clone();
+    let happy = profiles
+        .get("happy")
+        .expect("the happy profile ships")
+        .clone();
     let default = profiles.active().clone();
     let asked_directives = headers::from_headers(&directed).expect("typical directives parse");
     let asked = Asked {
@@ -124,7 +127,12 @@ fn benches(c: &mut Criterion) {
 
     let target = route::route(&Method::POST, CONFIRM);
     for (name, ledger) in [
-        ("memory", LedgerChoice::Memory { capacity: 1_000_000 }),
+        (
+            "memory",
+            LedgerChoice::Memory {
+                capacity: 1_000_000,
+            },
+        ),
         ("stateless", LedgerChoice::Stateless),
     ] {
         let api = Api::new(ApiSettings {

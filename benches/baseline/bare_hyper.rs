@@ -146,11 +146,14 @@ fn ask(query: Option<&str>, headers: &HeaderMap) -> Ask {
         } else if let Some(expr) = text("x-delay-dist") {
             // lognormal(p50=80,p99=400), numbers in ms.
             let number = |name: &str| {
-                expr.split(|c| c == '(' || c == ',' || c == ')')
+                expr.split(['(', ',', ')'])
                     .filter_map(|part| part.trim().strip_prefix(name))
                     .find_map(|v| v.trim_end_matches("ms").parse::<f64>().ok())
             };
-            ask.delay = lognormal(number("p50=").unwrap_or(80.0), number("p99=").unwrap_or(400.0));
+            ask.delay = lognormal(
+                number("p50=").unwrap_or(80.0),
+                number("p99=").unwrap_or(400.0),
+            );
         }
     }
     if ask.close_pct == 0.0 {
@@ -172,11 +175,16 @@ impl std::fmt::Display for Closed {
 
 impl std::error::Error for Closed {}
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Closed> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Closed> {
     let arrival = Instant::now();
     let (parts, body) = req.into_parts();
     if parts.uri.path() == "/lateness" {
-        return Ok(Response::new(Full::new(Bytes::from(shared.lateness.render()))));
+        return Ok(Response::new(Full::new(Bytes::from(
+            shared.lateness.render(),
+        ))));
     }
     let ask = ask(parts.uri.query(), &parts.headers);
     // The whole body is read, as Gazua reads it.
@@ -188,7 +196,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         tokio::time::sleep_until(target).await;
         shared.lateness.observe(Instant::now() - target);
     }
-    if ask.close_pct > 0.0 && RNG.with(|rng| rng.borrow_mut().random::<f64>() * 100.0) < ask.close_pct {
+    if ask.close_pct > 0.0
+        && RNG.with(|rng| rng.borrow_mut().random::<f64>() * 100.0) < ask.close_pct
+    {
         return Err(Closed);
     }
     let mut response = Response::new(Full::new(shared.body.clone()));
@@ -215,7 +225,9 @@ fn main() {
         let value = args.next();
         match (arg.as_str(), value) {
             ("--listen", Some(v)) => {
-                listen = v.parse().expect("--listen expects an address like 127.0.0.1:8090")
+                listen = v
+                    .parse()
+                    .expect("--listen expects an address like 127.0.0.1:8090")
             }
             ("--body-bytes", Some(v)) => {
                 body_bytes = v.parse().expect("--body-bytes expects a number of bytes")
@@ -266,7 +278,9 @@ async fn serve(listen: SocketAddr, shared: Arc<Shared>) {
         let builder = builder.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(shared.clone(), req));
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
