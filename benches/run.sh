@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-#: Gazua PAY against a bare hyper baseline (benches/bare_hyper.rs), same box, same load, same
+#: Gazua PAY against a bare hyper baseline (benches/baseline/bare_hyper.rs), same box, same load, same
 #: body size: every scenario against both servers in alternation, fresh processes per round, a
 #: table of medians and same-round Gazua/baseline ratios. Method: shared/reference/benchmark-anchors.md.
 #
