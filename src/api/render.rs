@@ -32,26 +32,54 @@ pub fn vat_of(taxable: u64) -> u64 {
 #[derive(Clone, Copy)]
 pub struct Kst(pub i64);
 
+impl Kst {
+    /// `yyyy-MM-ddTHH:mm:ss+09:00`, cached per thread for the last second asked (every answer
+    /// of one second shows the same time).
+    fn bytes(self) -> [u8; 25] {
+        thread_local! {
+            static LAST: std::cell::Cell<(i64, [u8; 25])> = const { std::cell::Cell::new((i64::MIN, [0; 25])) };
+        }
+        LAST.with(|last| {
+            let (second, text) = last.get();
+            if second == self.0 {
+                return text;
+            }
+            let ts = jiff::Timestamp::from_second(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            let dt = jiff::tz::Offset::constant(9).to_datetime(ts);
+            let mut b = *b"0000-00-00T00:00:00+09:00";
+            digits(&mut b[0..4], dt.year().max(0) as u64);
+            digits(&mut b[5..7], dt.month() as u64);
+            digits(&mut b[8..10], dt.day() as u64);
+            digits(&mut b[11..13], dt.hour() as u64);
+            digits(&mut b[14..16], dt.minute() as u64);
+            digits(&mut b[17..19], dt.second() as u64);
+            last.set((self.0, b));
+            b
+        })
+    }
+}
+
+/// `n` as exactly `out.len()` zero-padded decimal digits (the high digits cut).
+fn digits(out: &mut [u8], mut n: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("rendered ASCII")
+}
+
 impl fmt::Display for Kst {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ts = jiff::Timestamp::from_second(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let dt = jiff::tz::Offset::constant(9).to_datetime(ts);
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+09:00",
-            dt.year(),
-            dt.month(),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second()
-        )
+        f.write_str(ascii(&self.bytes()))
     }
 }
 
 impl Serialize for Kst {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(ascii(&self.bytes()))
     }
 }
 
@@ -69,15 +97,26 @@ impl TxKey {
     }
 }
 
+impl TxKey {
+    fn bytes(self) -> [u8; 32] {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = HEX[((self.0 >> (124 - 4 * i)) & 0xF) as usize];
+        }
+        out
+    }
+}
+
 impl fmt::Display for TxKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032X}", self.0)
+        f.write_str(ascii(&self.bytes()))
     }
 }
 
 impl Serialize for TxKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(ascii(&self.bytes()))
     }
 }
 
@@ -162,18 +201,25 @@ pub fn card_method(lang: Lang) -> &'static str {
 #[derive(Clone, Copy)]
 pub struct MaskedNumber(u64);
 
+impl MaskedNumber {
+    fn bytes(self) -> [u8; 16] {
+        let mut b = *b"00000000****000*";
+        b[0] = [b'4', b'5', b'9'][(self.0 % 3) as usize];
+        digits(&mut b[1..8], (self.0 >> 8) % 10_000_000);
+        digits(&mut b[12..15], (self.0 >> 40) % 1000);
+        b
+    }
+}
+
 impl fmt::Display for MaskedNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lead = [4, 5, 9][(self.0 % 3) as usize];
-        let bin = (self.0 >> 8) % 10_000_000;
-        let tail = (self.0 >> 40) % 1000;
-        write!(f, "{lead}{bin:07}****{tail:03}*")
+        f.write_str(ascii(&self.bytes()))
     }
 }
 
 impl Serialize for MaskedNumber {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(ascii(&self.bytes()))
     }
 }
 
@@ -182,7 +228,9 @@ pub struct ApproveNo(u64);
 
 impl Serialize for ApproveNo {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:08}", self.0))
+        let mut b = [0u8; 8];
+        digits(&mut b, self.0);
+        s.serialize_str(ascii(&b))
     }
 }
 
@@ -198,20 +246,22 @@ impl fmt::Display for Url<'_> {
         match self.0 {
             UrlKind::Checkout(key) => write!(f, "{API_HOST}/v1/payments/{key}/checkout"),
             UrlKind::Receipt { key, at } => {
-                let dt = jiff::tz::Offset::constant(9).to_datetime(
-                    jiff::Timestamp::from_second(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+                let kst = Kst(at).bytes();
+                let mut id = *b"tgaz0000000000000000000";
+                id[4..8].copy_from_slice(&kst[0..4]);
+                id[8..10].copy_from_slice(&kst[5..7]);
+                id[10..12].copy_from_slice(&kst[8..10]);
+                id[12..14].copy_from_slice(&kst[11..13]);
+                id[14..16].copy_from_slice(&kst[14..16]);
+                id[16..18].copy_from_slice(&kst[17..19]);
+                digits(
+                    &mut id[18..],
+                    xxh3_64_with_seed(key.as_bytes(), 0x7263) % 100_000,
                 );
-                let suffix = xxh3_64_with_seed(key.as_bytes(), 0x7263) % 100_000;
-                write!(
-                    f,
-                    "{RECEIPT_HOST}/receipt/redirection?transactionId=tgaz{:04}{:02}{:02}{:02}{:02}{:02}{suffix:05}&ref=PX",
-                    dt.year(),
-                    dt.month(),
-                    dt.day(),
-                    dt.hour(),
-                    dt.minute(),
-                    dt.second()
-                )
+                f.write_str(RECEIPT_HOST)?;
+                f.write_str("/receipt/redirection?transactionId=")?;
+                f.write_str(ascii(&id))?;
+                f.write_str("&ref=PX")
             }
         }
     }
