@@ -139,6 +139,13 @@ fn valid_customer_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_=.@".contains(&b))
 }
 
+/// What a confirm comes to under the ledger's lock: an answer, or a payment to render once the
+/// lock is released.
+enum Step {
+    Answer(Reply),
+    Render(Payment),
+}
+
 impl Cx<'_> {
     fn approved(&self) -> bool {
         matches!(self.outcome, Outcome::Approved | Outcome::Lost(_))
@@ -190,7 +197,7 @@ impl Cx<'_> {
         let order_id = input::order_id(body.order_id)?;
         let amount = input::amount("amount", body.amount)?;
         let minted = self.api.mint.read_payment(&key);
-        let mut reply = None;
+        let mut step = None;
         self.api.ledger.modify(&key, &mut |slot| {
             let payment = slot.get_or_insert_with(|| match &minted {
                 Some(m) => from_key(&key, m),
@@ -198,25 +205,30 @@ impl Cx<'_> {
                 // at checkout, from what the confirm says.
                 None => Payment::new(&key, &order_id, None, amount, self.now),
             });
-            reply = Some(self.confirm_step(payment, &order_id, amount));
+            step = Some(self.confirm_step(payment, &order_id, amount));
         });
-        Ok(reply
-            .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
+        // The approved payment is rendered after the ledger's lock is released: rendering is
+        // the costliest part of an answer, and other requests wait on that lock.
+        Ok(match step {
+            Some(Step::Answer(reply)) => reply,
+            Some(Step::Render(payment)) => ok(render::payment(&payment, self.lang)),
+            None => code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang),
+        })
     }
 
-    fn confirm_step(&self, p: &mut Payment, order_id: &str, amount: u64) -> Reply {
+    fn confirm_step(&self, p: &mut Payment, order_id: &str, amount: u64) -> Step {
         if !matches!(p.status, Status::Ready | Status::InProgress) {
-            return code_reply(known("ALREADY_PROCESSED_PAYMENT"), self.lang);
+            return Step::Answer(code_reply(known("ALREADY_PROCESSED_PAYMENT"), self.lang));
         }
         if p.order_id() != order_id {
-            return code_reply(known("FORBIDDEN_REQUEST"), self.lang);
+            return Step::Answer(code_reply(known("FORBIDDEN_REQUEST"), self.lang));
         }
         if p.total != amount {
             let problem = Problem::AmountMismatch {
                 expected: p.total,
                 got: amount,
             };
-            return problem_reply(&problem, self.lang);
+            return Step::Answer(problem_reply(&problem, self.lang));
         }
         match self.outcome {
             Outcome::Declined(code) => {
@@ -224,18 +236,18 @@ impl Cx<'_> {
                     p.status = Status::Aborted;
                     p.failure = Some(name.clone());
                 }
-                outcome_reply(Route::Confirm, self.outcome, self.lang)
+                Step::Answer(outcome_reply(Route::Confirm, self.outcome, self.lang))
             }
             Outcome::Error(_) => {
                 // A PG-side failure approves nothing: the customer is authenticated and the
                 // payment waits for a retried confirm.
                 p.status = Status::InProgress;
-                outcome_reply(Route::Confirm, self.outcome, self.lang)
+                Step::Answer(outcome_reply(Route::Confirm, self.outcome, self.lang))
             }
             _ => {
                 p.status = Status::Done;
                 p.approved_at = Some(self.now);
-                ok(render::payment(p, self.lang))
+                Step::Render(p.clone())
             }
         }
     }
