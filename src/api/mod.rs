@@ -61,7 +61,11 @@ impl Lang {
         let english = headers
             .get(http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("en"));
+            .is_some_and(|v| {
+                v.trim_start()
+                    .get(..2)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("en"))
+            });
         if english { Lang::En } else { Lang::Ko }
     }
 }

@@ -85,7 +85,12 @@ impl Engine {
         asked: Asked<'_>,
         fallback_key: Option<&str>,
     ) -> Decision {
-        let phase = plan.phase_at(SystemTime::now(), self.boot);
+        // The clock is read only for a profile with a schedule.
+        let phase = plan
+            .schedule
+            .is_some()
+            .then(|| plan.phase_at(SystemTime::now(), self.boot))
+            .flatten();
         let key = asked
             .header
             .and_then(|d| d.key.as_deref())

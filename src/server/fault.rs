@@ -16,7 +16,7 @@ use rand::{Rng, RngExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 /// What a connection does as it is dropped; set by the request handler just before it fails
 /// the connection on purpose.
@@ -138,15 +138,11 @@ pub struct Dribble {
     tick: Duration,
     sleep: Pin<Box<Sleep>>,
     /// Once shutdown starts, the rest goes out at once.
-    drain: watch::Receiver<Option<Instant>>,
+    drain: watch::Receiver<bool>,
 }
 
 impl Dribble {
-    pub fn new(
-        body: Bytes,
-        bytes_per_sec: u32,
-        drain: watch::Receiver<Option<Instant>>,
-    ) -> Dribble {
+    pub fn new(body: Bytes, bytes_per_sec: u32, drain: watch::Receiver<bool>) -> Dribble {
         // At least 10 ms between writes; below 100 B/s, one byte per write.
         let rate = u64::from(bytes_per_sec.max(1));
         let chunk = (rate / 100).max(1);
@@ -177,7 +173,7 @@ impl Body for GazuaBody {
                 if d.rest.is_empty() {
                     return Poll::Ready(None);
                 }
-                if d.drain.borrow().is_none() {
+                if !*d.drain.borrow() {
                     ready!(d.sleep.as_mut().poll(cx));
                     let next = d.sleep.deadline() + d.tick;
                     d.sleep.as_mut().reset(next);

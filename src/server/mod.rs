@@ -44,9 +44,8 @@ pub struct State {
     pub metrics: Metrics,
     /// False from the moment shutdown starts: `/__gazua/ready` fails.
     pub ready: AtomicBool,
-    /// `None` while serving; the moment by which every in-flight request must be answered,
-    /// once shutdown starts.
-    pub drain: watch::Receiver<Option<Instant>>,
+    /// Turns true when shutdown demands that every request still waiting be answered now.
+    pub drain: watch::Receiver<bool>,
 }
 
 impl State {
@@ -64,15 +63,14 @@ impl State {
         Ok(())
     }
 
-    /// Resolves when shutdown demands in-flight requests be answered now. Pending forever while
-    /// serving normally.
+    /// Resolves when shutdown demands in-flight requests be answered now; pending while
+    /// serving normally. One task flips the flag for all, so a waiting request holds no timer
+    /// of its own for it.
     pub async fn drain_deadline(&self) {
         let mut drain = self.drain.clone();
-        let deadline = drain.wait_for(Option::is_some).await.ok().and_then(|d| *d);
-        match deadline {
-            Some(deadline) => tokio::time::sleep_until(deadline).await,
+        if drain.wait_for(|now| *now).await.is_err() {
             // The sender is gone only when the server is: nothing left to wait for.
-            None => std::future::pending().await,
+            std::future::pending::<()>().await;
         }
     }
 }
@@ -83,7 +81,7 @@ pub struct Server {
     /// `--admin-listen`: the ops routes only.
     admin: Option<TcpListener>,
     state: Arc<State>,
-    drain_tx: watch::Sender<Option<Instant>>,
+    drain_tx: watch::Sender<bool>,
 }
 
 impl Server {
@@ -100,7 +98,7 @@ impl Server {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
         };
-        let (drain_tx, drain) = watch::channel(None);
+        let (drain_tx, drain) = watch::channel(false);
         let profiles = Profiles::load(&config.load_options()).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             io::Error::new(io::ErrorKind::InvalidInput, lines.join("\n"))
@@ -234,7 +232,13 @@ impl Server {
         // Delayed requests are answered a little before the grace ends, so their responses
         // are written before the process exits.
         let answer_by = Instant::now() + grace.saturating_sub(grace / 10);
-        let _ = drain_tx.send(Some(answer_by));
+        tokio::spawn(async move {
+            tokio::time::sleep_until(answer_by).await;
+            let _ = drain_tx.send(true);
+            // Kept open until the process ends, so waiting requests see the flag, not a
+            // closed channel.
+            std::future::pending::<()>().await;
+        });
         tracing::info!(
             in_flight = state.metrics.in_flight.get(),
             ?grace,
@@ -295,7 +299,8 @@ async fn serve_admin(listener: TcpListener, state: Arc<State>) {
 }
 
 /// Every 10 s, warns when answers ran late past their decided moment (p99 over
-/// `--lateness-warn`): then Gazua, not the PG it plays, shapes the latency the client sees.
+/// `--lateness-warn`): then the process is short of CPU, and Gazua, not the PG it plays,
+/// shapes the latency the client sees.
 async fn watch_lateness(state: Arc<State>) {
     const WINDOW: Duration = Duration::from_secs(10);
     let threshold = state.config.lateness_warn.as_secs_f64();
@@ -310,7 +315,7 @@ async fn watch_lateness(state: Arc<State>) {
                 p99_lateness_ms = p99 * 1000.0,
                 threshold_ms = threshold * 1000.0,
                 answers = now.count - earlier.count,
-                "answers are running late past their decided latency: Gazua is the bottleneck; scale it out or give it more CPU"
+                "answers are running late past their decided latency: this Gazua process is short of CPU and shapes the latency clients see (the bottleneck); scale it out or give it more CPU"
             );
         }
         earlier = now;
