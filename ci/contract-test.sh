@@ -6,7 +6,8 @@
 # refuses schema-valid requests on business rules the schema cannot express (an amount that
 # does not match the payment, a cancel beyond the balance, a customer key that is not the
 # billing key's): those are documented 4xx answers, which the other checks still verify.
-# The server runs --ledger stateless: schemathesis reuses Idempotency-Key values across
+# The server runs --profile happy (answers at once: the default profile's realistic latencies
+# would make a thousand sequential cases take minutes) and --ledger stateless: schemathesis reuses Idempotency-Key values across
 # unrelated requests, and the memory ledger (rightly, as the real PG does) replays the first
 # answer for a key whatever the body.
 set -euo pipefail
@@ -16,7 +17,7 @@ command -v schemathesis >/dev/null || python3 -m pip install --quiet --disable-p
 
 cargo build --locked --quiet --bin gazua
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-./target/debug/gazua --listen "127.0.0.1:$port" --ledger stateless 2>/tmp/gazua-contract.log &
+./target/debug/gazua --listen "127.0.0.1:$port" --ledger stateless --profile happy 2>/tmp/gazua-contract.log &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
