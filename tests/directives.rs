@@ -21,12 +21,7 @@ async fn a_two_percent_decline_mix_lands_within_binomial_bounds() {
         .map(|_| {
             let addr = server.addr;
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut sender = common::connect(addr).await;
                 let mut statuses = Vec::new();
                 for _ in 0..1250 {
                     let reply = common::send_on(

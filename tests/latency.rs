@@ -5,10 +5,7 @@ mod common;
 
 use std::time::Instant;
 
-use bytes::Bytes;
 use common::{TestServer, fresh_confirm_body, quantile, send_on};
-use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lognormal_latency_is_delivered_as_asked() {
@@ -20,12 +17,7 @@ async fn a_lognormal_latency_is_delivered_as_asked() {
         .map(|connection| {
             let addr = server.addr;
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut sender = common::connect(addr).await;
                 let mut samples = Vec::new();
                 for i in 0..12 {
                     let key = format!("latency-{connection}-{i}");

@@ -308,12 +308,7 @@ fn sighup_and_the_admin_route_switch_behaviour_under_load_with_no_failed_request
             .map(|_| {
                 let (stop, failures) = (stop.clone(), failures.clone());
                 tokio::spawn(async move {
-                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                    let (mut sender, conn) =
-                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                            .await
-                            .unwrap();
-                    tokio::spawn(conn);
+                    let mut sender = common::connect(addr).await;
                     let mut answered = 0u32;
                     while !stop.load(Ordering::Relaxed) {
                         let body = common::fresh_confirm_body();

@@ -126,12 +126,18 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
+    let mut sender = connect(addr).await;
+    send_on(&mut sender, addr, method, path, headers, body).await
+}
+
+/// A fresh HTTP/1 keep-alive connection, its driver spawned.
+pub async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
     tokio::spawn(connection);
-    send_on(&mut sender, addr, method, path, headers, body).await
+    sender
 }
 
 /// One request on an existing HTTP/1 connection.
