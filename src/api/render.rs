@@ -71,17 +71,24 @@ fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("rendered ASCII")
 }
 
-impl fmt::Display for Kst {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(ascii(&self.bytes()))
-    }
+/// `Display` and `Serialize` for a field rendered by its `bytes()` into a fixed ASCII buffer.
+macro_rules! ascii_text {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(ascii(&self.bytes()))
+            }
+        }
+
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(ascii(&self.bytes()))
+            }
+        }
+    };
 }
 
-impl Serialize for Kst {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(ascii(&self.bytes()))
-    }
-}
+ascii_text!(Kst);
 
 /// A transaction key: 32 upper-case hex digits, like the PG's.
 #[derive(Clone, Copy)]
@@ -108,17 +115,7 @@ impl TxKey {
     }
 }
 
-impl fmt::Display for TxKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(ascii(&self.bytes()))
-    }
-}
-
-impl Serialize for TxKey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(ascii(&self.bytes()))
-    }
-}
+ascii_text!(TxKey);
 
 /// A card derived from a key: the same key always shows the same card.
 #[derive(Clone, Copy)]
@@ -211,17 +208,7 @@ impl MaskedNumber {
     }
 }
 
-impl fmt::Display for MaskedNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(ascii(&self.bytes()))
-    }
-}
-
-impl Serialize for MaskedNumber {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(ascii(&self.bytes()))
-    }
-}
+ascii_text!(MaskedNumber);
 
 #[derive(Clone, Copy)]
 pub struct ApproveNo(u64);
