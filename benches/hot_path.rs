@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use gazua_pay::api::{Api, ApiRequest, ApiSettings, Lang, LedgerChoice};
+use gazua_pay::api::{Api, ApiRequest, ApiSettings, Lang, LedgerChoice, ready_now};
 use gazua_pay::directive::{Latency, headers};
 use gazua_pay::engine::{Asked, Engine};
 use gazua_pay::metrics::Metrics;
@@ -151,7 +151,7 @@ fn benches(c: &mut Criterion) {
                         lang: Lang::Ko,
                         now: jiff::Timestamp::now(),
                     };
-                    api.answer(&req, &decision)
+                    ready_now(api.answer(&req, &decision))
                 },
                 BatchSize::SmallInput,
             )
@@ -202,7 +202,7 @@ fn benches(c: &mut Criterion) {
                     lang: Lang::from_headers(&plain),
                     now: jiff::Timestamp::now(),
                 };
-                let reply = api.answer(&req, &decision);
+                let reply = ready_now(api.answer(&req, &decision));
                 metrics.response(target.route, reply.code);
                 metrics.observed(target.route, 0.0);
                 metrics.timer_lateness.observe(0.0);

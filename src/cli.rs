@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_LEDGER_CAPACITY", default_value_t = crate::api::DEFAULT_LEDGER_CAPACITY)]
     pub ledger_capacity: usize,
 
+    /// How long the Redis ledger keeps a payment, its order index and an Idempotency-Key
+    /// answer (the PG honours a key for 15 days).
+    #[arg(long, env = "GAZUA_LEDGER_TTL", default_value = "15d", value_parser = parse_ttl)]
+    pub ledger_ttl: Duration,
+
     /// Check the Basic-auth secret key against this value (otherwise only its format).
     #[arg(long, env = "GAZUA_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
@@ -217,11 +222,29 @@ fn parse_ledger(text: &str) -> Result<LedgerKind, String> {
     match text {
         "memory" => Ok(LedgerKind::Memory),
         "stateless" => Ok(LedgerKind::Stateless),
-        t if t.starts_with("redis://") => Err(format!(
-            "'{t}': the redis ledger is not available in this build; use memory or stateless"
+        t if t.starts_with("rediss://") => Err(format!(
+            "'{t}': TLS to redis (rediss://) is not built in; reach redis over plain redis:// \
+             (or through a TLS tunnel such as stunnel)"
         )),
-        t => Err(format!("'{t}': expected memory or stateless")),
+        t if t.starts_with("redis://") => redis::Client::open(t)
+            .map(|_| LedgerKind::Redis { url: t.to_owned() })
+            .map_err(|e| format!("'{t}': {e}; expected redis://[user:pass@]host:port[/db]")),
+        t => Err(format!(
+            "'{t}': expected memory, stateless or redis://[user:pass@]host:port[/db]"
+        )),
     }
+}
+
+/// A whole number of days (`15d`) or any duration Gazua reads (`90m`, `3600s`).
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = match text.strip_suffix('d').map(str::parse::<u64>) {
+        Some(Ok(days)) => Duration::from_secs(days.saturating_mul(24 * 3600)),
+        _ => parse_dur(text)?,
+    };
+    if ttl < Duration::from_secs(1) {
+        return Err(format!("'{text}': expected at least 1s, such as 15d or 3600s"));
+    }
+    Ok(ttl)
 }
 
 fn parse_latency(text: &str) -> Result<Latency, String> {
@@ -264,6 +287,7 @@ impl ServeArgs {
             },
             ledger: self.ledger,
             ledger_capacity: self.ledger_capacity,
+            ledger_ttl: self.ledger_ttl,
             secret_key: self.secret_key,
             log_format: match self.log_format {
                 LogFormatArg::Text => LogFormat::Text,

@@ -258,6 +258,13 @@ pub static CATALOG: &[CodeInfo] = &[
         en: "The Gazua directive could not be parsed.",
     },
     CodeInfo {
+        name: "GAZUA_LEDGER_UNAVAILABLE",
+        status: 503,
+        kind: CodeKind::Error,
+        ko: "공유 원장(Redis)에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+        en: "The shared ledger (Redis) cannot be reached; retry later.",
+    },
+    CodeInfo {
         name: "IDEMPOTENT_REQUEST_PROCESSING",
         status: 409,
         kind: CodeKind::Invalid,

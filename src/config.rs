@@ -13,12 +13,14 @@ pub enum KeyFrom {
 }
 
 /// Where payments are recorded (`--ledger`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerKind {
     /// Per instance, bounded by `--ledger-capacity`.
     Memory,
     /// Nothing recorded: every request judged on its own; minted keys still decode.
     Stateless,
+    /// Shared by a fleet on Redis: `redis://[user:pass@]host:port[/db]`.
+    Redis { url: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub struct Config {
     pub key_from: KeyFrom,
     pub ledger: LedgerKind,
     pub ledger_capacity: usize,
+    /// `--ledger-ttl`: how long the Redis ledger keeps a payment or a stored answer.
+    pub ledger_ttl: Duration,
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub access_log: bool,
@@ -89,6 +93,7 @@ impl Config {
             key_from: KeyFrom::None,
             ledger: LedgerKind::Memory,
             ledger_capacity: crate::api::DEFAULT_LEDGER_CAPACITY,
+            ledger_ttl: crate::api::redis_ledger::DEFAULT_TTL,
             secret_key: None,
             log_format: LogFormat::Text,
             access_log: false,

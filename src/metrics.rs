@@ -11,6 +11,7 @@ use prometheus::{
 };
 
 use crate::api::ReplyCode;
+use crate::api::redis_ledger::LedgerMetrics;
 use crate::codes::{self, CATALOG};
 use crate::directive::{Fault, Outcome};
 use crate::route::Route;
@@ -52,6 +53,8 @@ pub struct Metrics {
     pub capacity_queue_depth: IntGauge,
     pub capacity_wait: Histogram,
     pub profile_info: IntGaugeVec,
+    /// The shared ledger's calls (zero with an in-process ledger, which makes none).
+    pub ledger: LedgerMetrics,
 }
 
 impl Metrics {
@@ -137,6 +140,27 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let ledger_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "gazua_ledger_call_seconds",
+                "Duration of each call to the shared ledger (Redis), failed ones included.",
+            )
+            .buckets(LATENESS_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let ledger_errors = IntCounterVec::new(
+            Opts::new(
+                "gazua_ledger_errors_total",
+                "Shared-ledger calls that failed (the request was answered 503), by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let ledger = LedgerMetrics {
+            latency: ledger_latency.clone(),
+            timeouts: ledger_errors.with_label_values(&["timeout"]),
+            unavailable: ledger_errors.with_label_values(&["unavailable"]),
+        };
 
         for collector in [
             Box::new(requests_vec.clone()) as Box<dyn prometheus::core::Collector>,
@@ -151,6 +175,8 @@ impl Metrics {
             Box::new(capacity_wait.clone()),
             Box::new(profile_info.clone()),
             Box::new(build_info),
+            Box::new(ledger_latency),
+            Box::new(ledger_errors),
         ] {
             registry
                 .register(collector)
@@ -188,6 +214,7 @@ impl Metrics {
             capacity_queue_depth,
             capacity_wait,
             profile_info,
+            ledger,
         }
     }
 

@@ -8,6 +8,9 @@
 //! - `routes` — one function per route: read the body, apply the outcome to the ledger, render.
 //! - `input` — reading bodies as the PG validates them, and the 400 messages.
 //! - `ledger` — the [`Ledger`] seam and its memory and stateless implementations.
+//! - `redis_ledger` — the shared ledger on Redis, for a fleet.
+//! - `store` — the async seam the routes await: in-process ledgers answer at once, Redis is
+//!   awaited, and its failure is a 503 `GAZUA_LEDGER_UNAVAILABLE`.
 //! - `keys` — minted, signed, self-describing `paymentKey`s and `billingKey`s.
 //! - `render` — the Payment and billing objects, serialized straight from the record.
 //!
@@ -26,8 +29,10 @@ mod custom;
 mod input;
 pub mod keys;
 pub mod ledger;
+pub mod redis_ledger;
 mod render;
 mod routes;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +53,9 @@ pub use custom::custom_reply;
 use input::{Loose, Problem};
 use keys::KeyMint;
 pub use ledger::{Ledger, MemoryLedger, StatelessLedger};
+use redis_ledger::{LedgerDown, RedisLedger};
+use store::Store;
+pub use store::ready_now;
 
 /// The language of messages: Korean unless the client sends `Accept-Language: en-US`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +117,10 @@ pub enum LedgerChoice {
     Memory { capacity: usize },
     /// Nothing remembered.
     Stateless,
-    /// Any other implementation (a shared one, such as Redis).
+    /// Any other in-process implementation.
     Shared(Arc<dyn Ledger>),
+    /// The fleet-wide ledger on Redis.
+    Redis(Arc<RedisLedger>),
 }
 
 /// The default `--ledger-capacity`.
@@ -144,7 +154,7 @@ impl Default for ApiSettings {
 pub struct Api {
     pub secret_key: Option<String>,
     mint: KeyMint,
-    ledger: Arc<dyn Ledger>,
+    ledger: Store,
 }
 
 /// The longest `Idempotency-Key` the PG accepts.
@@ -152,10 +162,11 @@ const MAX_IDEMPOTENCY_KEY: usize = 300;
 
 impl Api {
     pub fn new(settings: ApiSettings) -> Api {
-        let ledger: Arc<dyn Ledger> = match settings.ledger {
-            LedgerChoice::Memory { capacity } => Arc::new(MemoryLedger::new(capacity)),
-            LedgerChoice::Stateless => Arc::new(StatelessLedger),
-            LedgerChoice::Shared(ledger) => ledger,
+        let ledger = match settings.ledger {
+            LedgerChoice::Memory { capacity } => Store::Local(Arc::new(MemoryLedger::new(capacity))),
+            LedgerChoice::Stateless => Store::Local(Arc::new(StatelessLedger)),
+            LedgerChoice::Shared(ledger) => Store::Local(ledger),
+            LedgerChoice::Redis(ledger) => Store::Redis(ledger),
         };
         Api {
             secret_key: settings.secret_key,
@@ -217,50 +228,68 @@ impl Api {
         Some(parse_tag_text(&tag).map_err(|e| e.within("paymentKey tag")))
     }
 
+    /// Whether the ledger can serve now (readiness fails while a shared one is unreachable).
+    pub fn ledger_healthy(&self) -> bool {
+        self.ledger.healthy()
+    }
+
     /// Validates the request, applies `decision` to the payment lifecycle and renders the
-    /// answer. Never fails: every bad input is a PG-shaped 4xx.
-    pub fn answer(&self, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+    /// answer. Never fails: every bad input is a PG-shaped 4xx, a ledger that cannot be
+    /// reached a 503 `GAZUA_LEDGER_UNAVAILABLE`.
+    pub async fn answer(&self, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+        self.answer_with_ledger(req, decision)
+            .await
+            .unwrap_or_else(|down| ledger_unavailable(&down, req.lang))
+    }
+
+    async fn answer_with_ledger(
+        &self,
+        req: &ApiRequest<'_>,
+        decision: &Decision,
+    ) -> Result<Reply, LedgerDown> {
         let lang = req.lang;
         let route = req.target.route;
         if route == Route::Unknown {
-            return code_reply(known("NOT_FOUND"), lang);
+            return Ok(code_reply(known("NOT_FOUND"), lang));
         }
         if req.target.wrong_method {
-            return code_reply(known("METHOD_NOT_ALLOWED"), lang);
+            return Ok(code_reply(known("METHOD_NOT_ALLOWED"), lang));
         }
         if let Err(reply) = self.authorize(req.headers, lang) {
-            return reply;
+            return Ok(reply);
         }
         let posted = route != Route::Inquiry;
         let scope = if posted {
             match idempotency_scope(req) {
                 Ok(scope) => scope.filter(|_| self.ledger.records()),
-                Err(reply) => return reply,
+                Err(reply) => return Ok(reply),
             }
         } else {
             None
         };
         let now_ms = req.now.as_millisecond();
-        if let Some(scope) = scope
-            && let Some(stored) = self.ledger.replay(scope, req.now.as_second())
-        {
+        let stored = match scope {
+            Some(scope) => self.ledger.replay(scope, req.now.as_second()).await?,
+            None => None,
+        };
+        if let Some(stored) = stored {
             if now_ms < stored.ready_at_ms {
-                return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+                return Ok(code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang));
             }
-            return Reply {
+            return Ok(Reply {
                 status: stored.status,
                 body: stored.body,
                 code: stored.code,
                 retry_after: None,
-            };
+            });
         }
         if decision.outcome == Outcome::Throttled {
-            return code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang);
+            return Ok(code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang));
         }
         if posted && let Err(problem) = input::check_content_type(req.headers) {
-            return problem_reply(&problem, lang);
+            return Ok(problem_reply(&problem, lang));
         }
-        let reply = routes::answer(self, req, decision);
+        let reply = routes::answer(self, req, decision).await?;
         // The first answer is kept for a repeat when it is final: an approval or a decline.
         // Errors and refusals are not, so a retry with the same key is processed again.
         let keep = reply.status.is_success() || matches!(decision.outcome, Outcome::Declined(_));
@@ -268,18 +297,20 @@ impl Api {
             && keep
         {
             let wait = i64::try_from(decision.latency.as_millis()).unwrap_or(i64::MAX);
-            self.ledger.remember(
-                scope,
-                ledger::Stored {
-                    status: reply.status,
-                    body: reply.body.clone(),
-                    code: reply.code,
-                    ready_at_ms: now_ms.saturating_add(wait),
-                    stored_at: req.now.as_second(),
-                },
-            );
+            self.ledger
+                .remember(
+                    scope,
+                    ledger::Stored {
+                        status: reply.status,
+                        body: reply.body.clone(),
+                        code: reply.code,
+                        ready_at_ms: now_ms.saturating_add(wait),
+                        stored_at: req.now.as_second(),
+                    },
+                )
+                .await?;
         }
-        reply
+        Ok(reply)
     }
 
     /// `Authorization: Basic base64("{secretKey}:")`, as the PG checks it. No header at all is
@@ -404,6 +435,16 @@ fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
 /// A 400 `INVALID_REQUEST` naming what is wrong.
 fn problem_reply(problem: &Problem, lang: Lang) -> Reply {
     code_reply_with(known("INVALID_REQUEST"), &problem.message(lang))
+}
+
+/// The answer when the ledger could not be reached: Gazua's own 503, naming what failed.
+fn ledger_unavailable(down: &LedgerDown, lang: Lang) -> Reply {
+    let info = known("GAZUA_LEDGER_UNAVAILABLE");
+    let message = match lang {
+        Lang::Ko => format!("{} ({down})", info.ko),
+        Lang::En => format!("{} ({down})", info.en),
+    };
+    code_reply_with(info, &message)
 }
 
 /// The answer for a body over the server's `--max-body` limit (413 in the PG's error shape).

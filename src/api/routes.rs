@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::input::{self, Loose, Problem};
 use super::keys::{self, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
+use super::redis_ledger::LedgerDown;
 use super::{
     Api, ApiRequest, Lang, Reply, ReplyCode, code_reply, code_reply_with, known, outcome_reply,
     problem_reply, render, tag_verdict,
@@ -22,7 +23,12 @@ use crate::route::Route;
 /// otherwise grow a record without bound.
 const MAX_CANCELS: usize = 64;
 
-pub(super) fn answer(api: &Api, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+/// Answers a PG route; `Err` only when the ledger could not be reached.
+pub(super) async fn answer(
+    api: &Api,
+    req: &ApiRequest<'_>,
+    decision: &Decision,
+) -> Result<Reply, LedgerDown> {
     let cx = Cx {
         api,
         req,
@@ -31,15 +37,37 @@ pub(super) fn answer(api: &Api, req: &ApiRequest<'_>, decision: &Decision) -> Re
         now: req.now.as_second(),
     };
     let result = match req.target.route {
-        Route::Create => cx.create(),
-        Route::Confirm => cx.confirm(),
-        Route::Inquiry => cx.inquiry(),
-        Route::Cancel => cx.cancel(),
+        Route::Create => cx.create().await,
+        Route::Confirm => cx.confirm().await,
+        Route::Inquiry => cx.inquiry().await,
+        Route::Cancel => cx.cancel().await,
         Route::BillingIssue => cx.billing_issue(),
-        Route::BillingCharge => cx.billing_charge(),
+        Route::BillingCharge => cx.billing_charge().await,
         Route::Unknown | Route::Custom => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
     };
-    result.unwrap_or_else(|problem| problem_reply(&problem, req.lang))
+    match result {
+        Ok(reply) => Ok(reply),
+        Err(Fail::Problem(problem)) => Ok(problem_reply(&problem, req.lang)),
+        Err(Fail::Ledger(down)) => Err(down),
+    }
+}
+
+/// Why a route gave no answer of its own: bad input (a 400), or the ledger unreachable.
+enum Fail {
+    Problem(Problem),
+    Ledger(LedgerDown),
+}
+
+impl From<Problem> for Fail {
+    fn from(problem: Problem) -> Fail {
+        Fail::Problem(problem)
+    }
+}
+
+impl From<LedgerDown> for Fail {
+    fn from(down: LedgerDown) -> Fail {
+        Fail::Ledger(down)
+    }
 }
 
 struct Cx<'a> {
@@ -152,7 +180,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/payments`: a `READY` payment with a minted, self-describing paymentKey.
-    fn create(&self) -> Result<Reply, Problem> {
+    async fn create(&self) -> Result<Reply, Fail> {
         let body: CreateBody = input::parse_body(self.req.body)?;
         input::text("method", body.method, 20)?;
         let amount = input::amount("amount", body.amount)?;
@@ -185,13 +213,13 @@ impl Cx<'_> {
             let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
             reply = Some(ok(render::payment(&p, self.lang)));
             *slot = Some(p);
-        });
+        }).await?;
         Ok(reply
             .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
     }
 
     /// `POST /v1/payments/confirm`.
-    fn confirm(&self) -> Result<Reply, Problem> {
+    async fn confirm(&self) -> Result<Reply, Fail> {
         let body: ConfirmBody = input::parse_body(self.req.body)?;
         let key = input::text("paymentKey", body.payment_key, keys::MAX_KEY_LEN)?;
         let order_id = input::order_id(body.order_id)?;
@@ -206,7 +234,7 @@ impl Cx<'_> {
                 None => Payment::new(&key, &order_id, None, amount, self.now),
             });
             step = Some(self.confirm_step(payment, &order_id, amount));
-        });
+        }).await?;
         // The approved payment is rendered after the ledger's lock is released: rendering is
         // the costliest part of an answer, and other requests wait on that lock.
         Ok(match step {
@@ -253,7 +281,7 @@ impl Cx<'_> {
     }
 
     /// `GET /v1/payments/{paymentKey}` and `GET /v1/payments/orders/{orderId}`.
-    fn inquiry(&self) -> Result<Reply, Problem> {
+    async fn inquiry(&self) -> Result<Reply, Fail> {
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Inquiry, self.outcome, self.lang));
         }
@@ -265,9 +293,9 @@ impl Cx<'_> {
             reply = p.map(|p| ok(render::payment(p, self.lang)));
         };
         if self.req.target.by_order {
-            self.api.ledger.view_order(param, &mut render);
+            self.api.ledger.view_order(param, &mut render).await?;
         } else {
-            self.api.ledger.view(param, &mut render);
+            self.api.ledger.view(param, &mut render).await?;
             if reply.is_none()
                 && let Some(m) = self.api.mint.read_payment(param)
             {
@@ -278,7 +306,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/payments/{paymentKey}/cancel`, full or partial.
-    fn cancel(&self) -> Result<Reply, Problem> {
+    async fn cancel(&self) -> Result<Reply, Fail> {
         let body: CancelBody = input::parse_body(self.req.body)?;
         let reason = input::text("cancelReason", body.cancel_reason, 200)?;
         let cancel_amount = input::optional_amount("cancelAmount", body.cancel_amount)?;
@@ -295,7 +323,7 @@ impl Cx<'_> {
                 None => code_reply(known("NOT_FOUND_PAYMENT"), self.lang),
                 Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
             });
-        });
+        }).await?;
         Ok(reply.unwrap_or_else(|| code_reply(known("NOT_FOUND_PAYMENT"), self.lang)))
     }
 
@@ -358,7 +386,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.
-    fn billing_issue(&self) -> Result<Reply, Problem> {
+    fn billing_issue(&self) -> Result<Reply, Fail> {
         let body: IssueBody = input::parse_body(self.req.body)?;
         input::text("authKey", body.auth_key, 300)?;
         let customer_key = self.customer_key(body.customer_key)?;
@@ -391,7 +419,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/billing/{billingKey}`: a `DONE` payment of type `BILLING`.
-    fn billing_charge(&self) -> Result<Reply, Problem> {
+    async fn billing_charge(&self) -> Result<Reply, Fail> {
         let body: ChargeBody = input::parse_body(self.req.body)?;
         let customer_key = match self.customer_key(body.customer_key)? {
             Ok(k) => k,
@@ -415,7 +443,8 @@ impl Cx<'_> {
             let mut used = false;
             self.api
                 .ledger
-                .view_order(&order_id, &mut |p| used = p.is_some());
+                .view_order(&order_id, &mut |p| used = p.is_some())
+                .await?;
             if used {
                 return Ok(code_reply(known("DUPLICATED_ORDER_ID"), self.lang));
             }
@@ -457,7 +486,7 @@ impl Cx<'_> {
             p.approved_at = Some(self.now);
             reply = Some(ok(render::payment(&p, self.lang)));
             *slot = Some(p);
-        });
+        }).await?;
         Ok(reply
             .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
     }

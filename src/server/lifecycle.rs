@@ -71,7 +71,9 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         &header,
         tag.as_ref(),
         arrival,
-    ) {
+    )
+    .await
+    {
         Ok(decided) => decided,
         Err(error) => return Ok(directive_error(&state, target.route, error)),
     };
@@ -90,10 +92,9 @@ pub async fn handle_ops(state: Arc<State>, req: Request<Incoming>) -> Answer {
     Ok(ops::answer(&state, &parts, &body))
 }
 
-/// The synchronous middle of a request: the profile, the decision (with the profile's rate
-/// limit and capacity applied) and the rendered answer. The profiles are read once here and
-/// not held across the wait.
-fn decide_and_answer(
+/// The middle of a request: the decision, then the answer rendered from the ledger — awaited,
+/// since a shared ledger is across the network (an in-process one answers on the first poll).
+async fn decide_and_answer(
     state: &State,
     parts: &Parts,
     target: &Target<'_>,
@@ -102,6 +103,37 @@ fn decide_and_answer(
     tag: Option<&Directives>,
     arrival: Instant,
 ) -> Result<(Route, Decision, Reply), DirectiveError> {
+    let (route, decision, custom) = decide(state, parts, target, body, header, tag, arrival)?;
+    let reply = match custom {
+        Some(reply) => reply,
+        None => {
+            let request = ApiRequest {
+                target,
+                method: &parts.method,
+                headers: &parts.headers,
+                body,
+                lang: Lang::from_headers(&parts.headers),
+                now: jiff::Timestamp::now(),
+            };
+            state.api.answer(&request, &decision).await
+        }
+    };
+    state.metrics.response(route, reply.code);
+    Ok((route, decision, reply))
+}
+
+/// The synchronous part of the middle: the profile, the decision (with the profile's rate
+/// limit and capacity applied), and a custom route's answer. The profiles are read once here
+/// and not held across any wait.
+fn decide(
+    state: &State,
+    parts: &Parts,
+    target: &Target<'_>,
+    body: &Bytes,
+    header: &Directives,
+    tag: Option<&Directives>,
+    arrival: Instant,
+) -> Result<(Route, Decision, Option<Reply>), DirectiveError> {
     let profiles = state.profiles.load();
     let asked_profile = header
         .profile
@@ -145,25 +177,11 @@ fn decide_and_answer(
     let metrics = &state.metrics;
     metrics.request(route, &decision.outcome, decision.fault);
     metrics.decided(route, decision.latency.as_secs_f64());
-    let lang = Lang::from_headers(&parts.headers);
-    let reply = match custom {
-        Some((custom, params)) => {
-            api::custom_reply(custom, &params, body, &parts.headers, &decision, lang)
-        }
-        None => state.api.answer(
-            &ApiRequest {
-                target,
-                method: &parts.method,
-                headers: &parts.headers,
-                body,
-                lang,
-                now: jiff::Timestamp::now(),
-            },
-            &decision,
-        ),
-    };
-    metrics.response(route, reply.code);
-    Ok((route, decision, reply))
+    let custom = custom.map(|(custom, params)| {
+        let lang = Lang::from_headers(&parts.headers);
+        api::custom_reply(custom, &params, body, &parts.headers, &decision, lang)
+    });
+    Ok((route, decision, custom))
 }
 
 /// The profile's rate limit and virtual capacity: a request past the limit, or past the full

@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
+use crate::api::redis_ledger::RedisLedger;
 use crate::api::{Api, ApiSettings, LedgerChoice};
 use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
@@ -109,17 +110,21 @@ impl Server {
             max_latency: config.max_latency,
             boot: SystemTime::now(),
         };
+        let metrics = Metrics::new();
         let api = Api::new(ApiSettings {
             secret_key: config.secret_key.clone(),
             seed: config.seed,
-            ledger: match config.ledger {
+            ledger: match &config.ledger {
                 LedgerKind::Memory => LedgerChoice::Memory {
                     capacity: config.ledger_capacity,
                 },
                 LedgerKind::Stateless => LedgerChoice::Stateless,
+                LedgerKind::Redis { url } => LedgerChoice::Redis(
+                    RedisLedger::start(url, config.ledger_ttl, metrics.ledger.clone())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                ),
             },
         });
-        let metrics = Metrics::new();
         let state = Arc::new(State {
             config,
             engine,

@@ -45,14 +45,19 @@ pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> 
             ),
         ),
         "/__gazua/health" => (StatusCode::OK, JSON, br#"{"status":"UP"}"#.to_vec()),
-        "/__gazua/ready" if state.ready.load(Ordering::Relaxed) => {
-            (StatusCode::OK, JSON, br#"{"status":"READY"}"#.to_vec())
-        }
-        "/__gazua/ready" => (
+        "/__gazua/ready" if !state.ready.load(Ordering::Relaxed) => (
             StatusCode::SERVICE_UNAVAILABLE,
             JSON,
             br#"{"status":"DRAINING"}"#.to_vec(),
         ),
+        // A fleet's instance that cannot reach the shared ledger would answer only 503s: the
+        // load balancer should route around it until Redis is back.
+        "/__gazua/ready" if !state.api.ledger_healthy() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            JSON,
+            br#"{"status":"LEDGER_UNAVAILABLE"}"#.to_vec(),
+        ),
+        "/__gazua/ready" => (StatusCode::OK, JSON, br#"{"status":"READY"}"#.to_vec()),
         "/metrics" => {
             record_profile_info(state);
             (
