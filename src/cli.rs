@@ -242,7 +242,9 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
         _ => parse_dur(text)?,
     };
     if ttl < Duration::from_secs(1) {
-        return Err(format!("'{text}': expected at least 1s, such as 15d or 3600s"));
+        return Err(format!(
+            "'{text}': expected at least 1s, such as 15d or 3600s"
+        ));
     }
     Ok(ttl)
 }

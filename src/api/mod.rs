@@ -163,7 +163,9 @@ const MAX_IDEMPOTENCY_KEY: usize = 300;
 impl Api {
     pub fn new(settings: ApiSettings) -> Api {
         let ledger = match settings.ledger {
-            LedgerChoice::Memory { capacity } => Store::Local(Arc::new(MemoryLedger::new(capacity))),
+            LedgerChoice::Memory { capacity } => {
+                Store::Local(Arc::new(MemoryLedger::new(capacity)))
+            }
             LedgerChoice::Stateless => Store::Local(Arc::new(StatelessLedger)),
             LedgerChoice::Shared(ledger) => Store::Local(ledger),
             LedgerChoice::Redis(ledger) => Store::Redis(ledger),

@@ -62,7 +62,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 ///
 /// KEYS: payment, order index. ARGV: the record read (empty: absent), the new record (empty:
 /// delete), ttl seconds, the paymentKey to index under the order (empty: none).
-/// Answers `{1}` when committed, `{0, current}` when another change came first.
+/// Answers `{1, ''}` when committed, `{0, current}` when another change came first.
 const CAS: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur == false then cur = '' end
@@ -73,7 +73,7 @@ else
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3]) end
-return {1}
+return {1, ''}
 ";
 
 /// Why a ledger call failed: the request is answered 503 with this as the message.
@@ -191,10 +191,7 @@ impl RedisLedger {
             return Ok(None);
         };
         let key = String::from_utf8_lossy(&key).into_owned();
-        Ok(self
-            .view(&key)
-            .await?
-            .filter(|p| p.order_id() == order_id))
+        Ok(self.view(&key).await?.filter(|p| p.order_id() == order_id))
     }
 
     /// Read, apply `f`, compare-and-set; again on the record now stored when another change
@@ -221,7 +218,7 @@ impl RedisLedger {
                 (Some(p), false) => (order_key(p.order_id()), key),
                 _ => (pay_key.clone(), ""),
             };
-            let answer: (i64, Option<Vec<u8>>) = self
+            let answer: (i64, Vec<u8>) = self
                 .call(|mut c| {
                     let mut invocation = self.cas.prepare_invoke();
                     invocation
@@ -236,7 +233,7 @@ impl RedisLedger {
                 .await?;
             match answer {
                 (1, _) => return Ok(()),
-                (_, current) => read = current.unwrap_or_default(),
+                (_, current) => read = current,
             }
         }
     }
@@ -365,8 +362,7 @@ fn encode_payment(p: &Payment) -> Vec<u8> {
         r: p.requested_at,
         a: p.approved_at,
         f: p.failure.as_ref().map(|f| Cow::Borrowed(f.as_str())),
-        c: p
-            .cancels
+        c: p.cancels
             .iter()
             .map(|c| (c.amount, c.at, Cow::Borrowed(&*c.reason)))
             .collect(),
@@ -390,15 +386,14 @@ fn decode_payment(raw: &[u8]) -> Option<Payment> {
         Some(info) => CodeName::Known(info),
         None => CodeName::Custom(name.as_ref().into()),
     });
-    p.cancels = r
-        .c
-        .into_iter()
-        .map(|(amount, at, reason)| Cancel {
-            amount,
-            at,
-            reason: reason.into(),
-        })
-        .collect();
+    p.cancels =
+        r.c.into_iter()
+            .map(|(amount, at, reason)| Cancel {
+                amount,
+                at,
+                reason: reason.into(),
+            })
+            .collect();
     Some(p)
 }
 
@@ -456,7 +451,9 @@ mod tests {
             reason: "고객 변심".into(),
         });
         assert_eq!(decode_payment(&encode_payment(&p)), Some(p.clone()));
-        p.failure = Some(CodeName::Known(codes::lookup("REJECT_CARD_PAYMENT").unwrap()));
+        p.failure = Some(CodeName::Known(
+            codes::lookup("REJECT_CARD_PAYMENT").unwrap(),
+        ));
         p.billing = true;
         assert_eq!(decode_payment(&encode_payment(&p)), Some(p));
         assert_eq!(decode_payment(b""), None);
@@ -479,7 +476,13 @@ mod tests {
             };
             let back = decode_stored(&encode_stored(&stored)).unwrap();
             assert_eq!(
-                (back.status, back.body, back.code, back.ready_at_ms, back.stored_at),
+                (
+                    back.status,
+                    back.body,
+                    back.code,
+                    back.ready_at_ms,
+                    back.stored_at
+                ),
                 (
                     stored.status,
                     stored.body,

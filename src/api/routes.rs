@@ -209,11 +209,14 @@ impl Cx<'_> {
             .mint_payment(&minted)
             .map_err(|e| Problem::TagTooLong(e.room))?;
         let mut reply = None;
-        self.api.ledger.modify(&key, &mut |slot| {
-            let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-            reply = Some(ok(render::payment(&p, self.lang)));
-            *slot = Some(p);
-        }).await?;
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                reply = Some(ok(render::payment(&p, self.lang)));
+                *slot = Some(p);
+            })
+            .await?;
         Ok(reply
             .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
     }
@@ -226,15 +229,18 @@ impl Cx<'_> {
         let amount = input::amount("amount", body.amount)?;
         let minted = self.api.mint.read_payment(&key);
         let mut step = None;
-        self.api.ledger.modify(&key, &mut |slot| {
-            let payment = slot.get_or_insert_with(|| match &minted {
-                Some(m) => from_key(&key, m),
-                // A key Gazua never minted: the payment is created now, as the PG would have
-                // at checkout, from what the confirm says.
-                None => Payment::new(&key, &order_id, None, amount, self.now),
-            });
-            step = Some(self.confirm_step(payment, &order_id, amount));
-        }).await?;
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let payment = slot.get_or_insert_with(|| match &minted {
+                    Some(m) => from_key(&key, m),
+                    // A key Gazua never minted: the payment is created now, as the PG would have
+                    // at checkout, from what the confirm says.
+                    None => Payment::new(&key, &order_id, None, amount, self.now),
+                });
+                step = Some(self.confirm_step(payment, &order_id, amount));
+            })
+            .await?;
         // The approved payment is rendered after the ledger's lock is released: rendering is
         // the costliest part of an answer, and other requests wait on that lock.
         Ok(match step {
@@ -315,15 +321,18 @@ impl Cx<'_> {
         let key = self.req.target.param.unwrap_or("");
         let minted = self.api.mint.read_payment(key);
         let mut reply = None;
-        self.api.ledger.modify(key, &mut |slot| {
-            if slot.is_none() {
-                *slot = minted.as_ref().map(|m| seen_from_key(key, m));
-            }
-            reply = Some(match slot {
-                None => code_reply(known("NOT_FOUND_PAYMENT"), self.lang),
-                Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
-            });
-        }).await?;
+        self.api
+            .ledger
+            .modify(key, &mut |slot| {
+                if slot.is_none() {
+                    *slot = minted.as_ref().map(|m| seen_from_key(key, m));
+                }
+                reply = Some(match slot {
+                    None => code_reply(known("NOT_FOUND_PAYMENT"), self.lang),
+                    Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
+                });
+            })
+            .await?;
         Ok(reply.unwrap_or_else(|| code_reply(known("NOT_FOUND_PAYMENT"), self.lang)))
     }
 
@@ -466,27 +475,30 @@ impl Cx<'_> {
             .mint_payment(&minted)
             .map_err(|e| Problem::TagTooLong(e.room))?;
         let mut reply = None;
-        self.api.ledger.modify(&key, &mut |slot| {
-            let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-            p.billing = true;
-            if let Outcome::Declined(code) = self.outcome {
-                // Recorded as ABORTED so an inquiry by orderId explains the refusal.
-                match &code.code {
-                    Some(name) => {
-                        p.status = Status::Aborted;
-                        p.failure = Some(name.clone());
-                        *slot = Some(p);
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                p.billing = true;
+                if let Outcome::Declined(code) = self.outcome {
+                    // Recorded as ABORTED so an inquiry by orderId explains the refusal.
+                    match &code.code {
+                        Some(name) => {
+                            p.status = Status::Aborted;
+                            p.failure = Some(name.clone());
+                            *slot = Some(p);
+                        }
+                        None => *slot = None,
                     }
-                    None => *slot = None,
+                    reply = Some(outcome_reply(Route::BillingCharge, self.outcome, self.lang));
+                    return;
                 }
-                reply = Some(outcome_reply(Route::BillingCharge, self.outcome, self.lang));
-                return;
-            }
-            p.status = Status::Done;
-            p.approved_at = Some(self.now);
-            reply = Some(ok(render::payment(&p, self.lang)));
-            *slot = Some(p);
-        }).await?;
+                p.status = Status::Done;
+                p.approved_at = Some(self.now);
+                reply = Some(ok(render::payment(&p, self.lang)));
+                *slot = Some(p);
+            })
+            .await?;
         Ok(reply
             .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
     }
