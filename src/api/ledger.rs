@@ -151,7 +151,8 @@ pub struct Stored {
 
 /// The body of a stored answer, kept compact: a payment object is a snapshot of the record
 /// (about a tenth of its JSON) rendered again on replay — rendering is a pure function of the
-/// record and the language, so the replay is byte for byte the first answer.
+/// record and the language, so the replay is byte for byte the first answer. A shared ledger
+/// may keep either form (rendered bytes are the simpler one to ship).
 #[derive(Debug, Clone)]
 pub enum StoredBody {
     Payment(Box<Payment>, Lang),
