@@ -486,7 +486,7 @@ impl MemoryLedger {
 
     /// Entries in the order index (bounded by the payments recorded).
     #[cfg(test)]
-    fn order_index_len(&self) -> usize {
+    pub(super) fn order_index_len(&self) -> usize {
         self.orders.iter().map(|o| lock(o).len()).sum()
     }
 }

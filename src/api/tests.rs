@@ -897,6 +897,35 @@ fn an_idempotency_key_replays_the_first_answer() {
 }
 
 #[test]
+fn a_long_hangul_key_is_approved_once_and_its_confirms_do_not_grow_the_order_index() {
+    let ledger = Arc::new(MemoryLedger::new(64));
+    let api = Api::new(ApiSettings {
+        ledger: LedgerChoice::Shared(ledger.clone()),
+        ..ApiSettings::default()
+    });
+    // 100 characters, 300 bytes.
+    let key = "결".repeat(100);
+    for i in 0..200 {
+        let body = confirm_body(&key, &format!("order-{i:04}"), 15000);
+        let (status, json, _) = call(Method::POST, "/v1/payments/confirm", &body).send(&api);
+        if i == 0 {
+            assert_eq!(status, StatusCode::OK, "{json}");
+        } else {
+            assert_eq!(json["code"], "ALREADY_PROCESSED_PAYMENT", "confirm {i}");
+        }
+    }
+    for i in 0..500 {
+        let body = confirm_body(&format!("{key}{i}"), &format!("order-{i:04}"), 15000);
+        call(Method::POST, "/v1/payments/confirm", &body).send(&api);
+    }
+    assert!(
+        ledger.order_index_len() <= 64,
+        "{}",
+        ledger.order_index_len()
+    );
+}
+
+#[test]
 fn a_replay_is_the_first_answer_byte_for_byte_though_the_payment_moved_since() {
     let api = memory();
     let key = create(&api);
