@@ -207,6 +207,40 @@ async fn the_toss_lifecycle_runs_across_three_instances_sharing_one_redis() {
         "ALREADY_PROCESSED_PAYMENT",
         "without the key it is a repeat"
     );
+
+    // While A is still processing a key (its answer is due in 1 s), B and C answer 409; after
+    // it, they replay A's answer.
+    let body = confirm_body("pk_fleet_slow", "order-fleet-slow", 3000);
+    let headers = [
+        ("idempotency-key", "idem-fleet-2"),
+        ("x-gazua-latency", "1s"),
+    ];
+    let slow = {
+        let body = body.clone();
+        tokio::spawn(async move { post(a, "/v1/payments/confirm", &headers, &body).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis
+        .command("KEYS gazua:idem:*")
+        .matches("gazua:idem:")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "A never reserved the key");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // (Without A's latency header, so that each 409 comes at once, well before A's answer.)
+    for addr in [b, c] {
+        let early = post(addr, "/v1/payments/confirm", &headers[..1], &body).await;
+        assert_eq!(
+            (early.status, code(&early).as_str()),
+            (StatusCode::CONFLICT, "IDEMPOTENT_REQUEST_PROCESSING")
+        );
+    }
+    let first = slow.await.unwrap();
+    assert_eq!(first.status, StatusCode::OK);
+    let late = post(c, "/v1/payments/confirm", &headers, &body).await;
+    assert_eq!((late.status, &late.body), (first.status, &first.body));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,8 @@
 //!
 //! - `gazua:pay:{paymentKey}` — the payment, compact JSON (~300 bytes).
 //! - `gazua:order:{orderId}` — the paymentKey of the order's latest payment.
-//! - `gazua:idem:{scope}` — a stored `Idempotency-Key` answer (scope is a 64-bit hash in hex).
+//! - `gazua:idem:{scope}` — an `Idempotency-Key`'s reservation (`R`, for
+//!   [`RESERVATION_TTL_MS`]) then its stored answer (scope is a 64-bit hash in hex).
 //!
 //! # Failure
 //!
@@ -39,7 +40,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::ReplyCode;
-use super::ledger::{Cancel, Payment, Status, Stored};
+use super::ledger::{Cancel, Payment, RESERVATION_TTL_MS, Reservation, Status, Stored, StoredBody};
+use super::render;
 use crate::codes;
 use crate::directive::CodeName;
 
@@ -76,6 +78,24 @@ if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3]) end
 return {1, ''}
 ";
 
+/// Reserves an idempotency scope if free. KEYS: the scope. ARGV: the reservation's lifetime
+/// in ms. Answers nil when reserved, else what holds the scope (the marker or an answer).
+const RESERVE: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], 'R', 'PX', ARGV[1])
+return false
+";
+
+/// Deletes a scope's reservation marker, never a stored answer. KEYS: the scope.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == 'R' then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The value of a reserved scope whose answer is not stored yet.
+const RESERVED: &[u8] = b"R";
+
 /// Why a ledger call failed: the request is answered 503 with this as the message.
 #[derive(Debug, Clone)]
 pub struct LedgerDown(String);
@@ -100,6 +120,8 @@ pub struct LedgerMetrics {
 pub struct RedisLedger {
     conn: ConnectionManager,
     cas: Script,
+    reserve: Script,
+    release: Script,
     slots: Semaphore,
     ttl_secs: u64,
     healthy: AtomicBool,
@@ -127,6 +149,8 @@ impl RedisLedger {
         let ledger = Arc::new(RedisLedger {
             conn,
             cas: Script::new(CAS),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
             slots: Semaphore::new(MAX_IN_FLIGHT),
             ttl_secs: ttl.as_secs().max(1),
             healthy: AtomicBool::new(false),
@@ -238,26 +262,47 @@ impl RedisLedger {
         }
     }
 
-    pub async fn replay(&self, scope: u64) -> Result<Option<Stored>, LedgerDown> {
-        Ok(self
-            .get(answer_key(scope))
-            .await?
-            .and_then(|raw| decode_stored(&raw)))
+    /// Claims an idempotency scope in one step: a reservation marker with a lifetime of
+    /// [`RESERVATION_TTL_MS`] if the scope is free, else whatever holds it.
+    pub async fn reserve(&self, scope: u64) -> Result<Reservation, LedgerDown> {
+        let key = answer_key(scope);
+        let found: Option<Vec<u8>> = self
+            .call(|mut c| {
+                let mut invocation = self.reserve.prepare_invoke();
+                invocation.key(&key).arg(RESERVATION_TTL_MS);
+                async move { invocation.invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(match found {
+            None => Reservation::Reserved,
+            Some(held) if held == RESERVED => Reservation::InFlight,
+            // An answer this build cannot read (another version's) is not replayed as
+            // something else: the request waits it out as in flight.
+            Some(raw) => decode_stored(&raw).map_or(Reservation::InFlight, Reservation::Stored),
+        })
     }
 
-    /// Stores the first answer only: a later one never replaces it.
+    /// Stores the answer of the request that reserved the scope, for `--ledger-ttl`. A
+    /// payment object is stored rendered: every instance replays the same bytes.
     pub async fn remember(&self, scope: u64, stored: &Stored) -> Result<(), LedgerDown> {
         let key = answer_key(scope);
         let value = encode_stored(stored);
-        let options = redis::SetOptions::default()
-            .conditional_set(redis::ExistenceCheck::NX)
-            .with_expiration(redis::SetExpiry::EX(self.ttl_secs));
-        self.call(|mut c| async move {
-            c.set_options::<_, _, Option<String>>(key, value, options)
-                .await
-                .map(drop)
-        })
-        .await
+        let ttl = self.ttl_secs;
+        self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, value, ttl).await })
+            .await
+    }
+
+    /// Frees a scope this instance reserved, unless an answer is stored there by now.
+    pub async fn release(&self, scope: u64) {
+        let key = answer_key(scope);
+        // A failure is counted by `call`; the reservation then lapses by itself.
+        let _ = self
+            .call(|mut c| {
+                let mut invocation = self.release.prepare_invoke();
+                invocation.key(&key);
+                async move { invocation.invoke_async::<i64>(&mut c).await }
+            })
+            .await;
     }
 
     async fn ping(&self) -> Result<(), LedgerDown> {
@@ -411,7 +456,10 @@ fn encode_stored(s: &Stored) -> Vec<u8> {
         s.stored_at
     )
     .into_bytes();
-    out.extend_from_slice(&s.body);
+    match &s.body {
+        StoredBody::Payment(payment, lang) => out.extend(render::payment(payment, *lang)),
+        StoredBody::Rendered(body) => out.extend_from_slice(body),
+    }
     out
 }
 
@@ -430,13 +478,14 @@ fn decode_stored(raw: &[u8]) -> Option<Stored> {
         code,
         ready_at_ms: fields.next()?.parse().ok()?,
         stored_at: fields.next()?.parse().ok()?,
-        body: Bytes::copy_from_slice(&raw[newline + 1..]),
+        body: StoredBody::Rendered(Bytes::copy_from_slice(&raw[newline + 1..])),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Lang;
 
     #[test]
     fn a_payment_reads_back_as_it_was_written() {
@@ -461,15 +510,29 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_answer_reads_back_as_it_was_written() {
-        for code in [
-            ReplyCode::Ok,
-            ReplyCode::Custom,
-            ReplyCode::Known(codes::lookup("REJECT_CARD_PAYMENT").unwrap()),
+    fn a_stored_answer_reads_back_as_it_was_sent() {
+        let body = |s: &Stored| match &s.body {
+            StoredBody::Rendered(bytes) => bytes.clone(),
+            StoredBody::Payment(p, lang) => Bytes::from(render::payment(p, *lang)),
+        };
+        let payment = Payment::new("key-1", "order-1", Some("티셔츠"), 1000, 5);
+        for (code, stored_body) in [
+            (
+                ReplyCode::Ok,
+                StoredBody::Payment(Box::new(payment), Lang::En),
+            ),
+            (
+                ReplyCode::Custom,
+                StoredBody::Rendered(Bytes::from_static(b"{\"code\":\"X\",\n\"message\":\"y\"}")),
+            ),
+            (
+                ReplyCode::Known(codes::lookup("REJECT_CARD_PAYMENT").unwrap()),
+                StoredBody::Rendered(Bytes::from_static(b"{}")),
+            ),
         ] {
             let stored = Stored {
                 status: StatusCode::FORBIDDEN,
-                body: Bytes::from_static(b"{\"code\":\"X\",\n\"message\":\"y\"}"),
+                body: stored_body,
                 code,
                 ready_at_ms: 1_700_000_000_123,
                 stored_at: 1_700_000_000,
@@ -478,14 +541,14 @@ mod tests {
             assert_eq!(
                 (
                     back.status,
-                    back.body,
+                    body(&back),
                     back.code,
                     back.ready_at_ms,
                     back.stored_at
                 ),
                 (
                     stored.status,
-                    stored.body,
+                    body(&stored),
                     stored.code,
                     stored.ready_at_ms,
                     stored.stored_at

@@ -2,6 +2,7 @@
 //! to the ledger in one step, render the answer.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -23,18 +24,23 @@ use crate::route::Route;
 /// otherwise grow a record without bound.
 const MAX_CANCELS: usize = 64;
 
-/// Answers a PG route; `Err` only when the ledger could not be reached.
+/// The answer, and — when `keep` asks for it (an `Idempotency-Key` may store the answer) —
+/// the payment its 200 shows, so that a replay renders the same object again instead of
+/// keeping kilobytes of JSON. `Err` only when the ledger could not be reached.
 pub(super) async fn answer(
     api: &Api,
     req: &ApiRequest<'_>,
     decision: &Decision,
-) -> Result<Reply, LedgerDown> {
+    keep: bool,
+) -> Result<(Reply, Option<Payment>), LedgerDown> {
     let cx = Cx {
         api,
         req,
         outcome: &decision.outcome,
         lang: req.lang,
         now: req.now.as_second(),
+        keep,
+        shown: Mutex::new(None),
     };
     let result = match req.target.route {
         Route::Create => cx.create().await,
@@ -45,11 +51,17 @@ pub(super) async fn answer(
         Route::BillingCharge => cx.billing_charge().await,
         Route::Unknown | Route::Custom => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
     };
-    match result {
-        Ok(reply) => Ok(reply),
-        Err(Fail::Problem(problem)) => Ok(problem_reply(&problem, req.lang)),
-        Err(Fail::Ledger(down)) => Err(down),
-    }
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(Fail::Problem(problem)) => problem_reply(&problem, req.lang),
+        Err(Fail::Ledger(down)) => return Err(down),
+    };
+    let shown = cx
+        .shown
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .filter(|_| reply.status == StatusCode::OK);
+    Ok((reply, shown))
 }
 
 /// Why a route gave no answer of its own: bad input (a 400), or the ledger unreachable.
@@ -77,6 +89,11 @@ struct Cx<'a> {
     lang: Lang,
     /// Unix seconds of arrival.
     now: i64,
+    /// Keep a copy of the payment a 200 shows (in `shown`).
+    keep: bool,
+    /// A `Mutex`, not a `Cell`: the ledger closures that fill it are held across a shared
+    /// ledger's awaits, so the context must be `Sync` (never contended: one request's).
+    shown: Mutex<Option<Payment>>,
 }
 
 fn ok(body: Vec<u8>) -> Reply {
@@ -116,6 +133,8 @@ struct ConfirmBody<'a> {
     order_id: Option<Loose<'a>>,
     #[serde(borrow)]
     amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    method: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +176,8 @@ struct ChargeBody<'a> {
     customer_email: Option<Loose<'a>>,
     #[serde(borrow)]
     tax_free_amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    method: Option<Loose<'a>>,
 }
 
 /// `customerKey`: 2–255 characters of letters, digits and `- _ = . @`.
@@ -175,6 +196,14 @@ enum Step {
 }
 
 impl Cx<'_> {
+    /// A 200 with the payment object.
+    fn show(&self, p: &Payment) -> Reply {
+        if self.keep {
+            *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+        }
+        ok(render::payment(p, self.lang))
+    }
+
     fn approved(&self) -> bool {
         matches!(self.outcome, Outcome::Approved | Outcome::Lost(_))
     }
@@ -182,7 +211,7 @@ impl Cx<'_> {
     /// `POST /v1/payments`: a `READY` payment with a minted, self-describing paymentKey.
     async fn create(&self) -> Result<Reply, Fail> {
         let body: CreateBody = input::parse_body(self.req.body)?;
-        input::text("method", body.method, 20)?;
+        input::method(body.method)?;
         let amount = input::amount("amount", body.amount)?;
         let order_id = input::order_id(body.order_id)?;
         let order_name = input::text("orderName", body.order_name, 100)?;
@@ -213,7 +242,7 @@ impl Cx<'_> {
             .ledger
             .modify(&key, &mut |slot| {
                 let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-                reply = Some(ok(render::payment(&p, self.lang)));
+                reply = Some(self.show(&p));
                 *slot = Some(p);
             })
             .await?;
@@ -227,6 +256,7 @@ impl Cx<'_> {
         let key = input::text("paymentKey", body.payment_key, keys::MAX_KEY_LEN)?;
         let order_id = input::order_id(body.order_id)?;
         let amount = input::amount("amount", body.amount)?;
+        input::optional_method(body.method)?;
         let minted = self.api.mint.read_payment(&key);
         let mut step = None;
         self.api
@@ -245,7 +275,7 @@ impl Cx<'_> {
         // the costliest part of an answer, and other requests wait on that lock.
         Ok(match step {
             Some(Step::Answer(reply)) => reply,
-            Some(Step::Render(payment)) => ok(render::payment(&payment, self.lang)),
+            Some(Step::Render(payment)) => self.show(&payment),
             None => code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang),
         })
     }
@@ -291,7 +321,7 @@ impl Cx<'_> {
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Inquiry, self.outcome, self.lang));
         }
-        let Some(param) = self.req.target.param else {
+        let Some(param) = self.req.target.param.as_deref() else {
             return Ok(code_reply(known("NOT_FOUND_PAYMENT"), self.lang));
         };
         let mut reply = None;
@@ -318,7 +348,8 @@ impl Cx<'_> {
         let cancel_amount = input::optional_amount("cancelAmount", body.cancel_amount)?;
         let refundable = input::optional_non_negative("refundableAmount", body.refundable_amount)?;
         input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
-        let key = self.req.target.param.unwrap_or("");
+        // No key (the path's is not UTF-8 once percent-decoded) names no payment.
+        let key = self.req.target.param.as_deref().unwrap_or("");
         let minted = self.api.mint.read_payment(key);
         let mut reply = None;
         self.api
@@ -391,7 +422,7 @@ impl Cx<'_> {
         } else {
             Status::PartialCanceled
         };
-        ok(render::payment(p, self.lang))
+        self.show(p)
     }
 
     /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.
@@ -440,7 +471,11 @@ impl Cx<'_> {
         input::optional_text("customerName", body.customer_name, 100)?;
         input::optional_text("customerEmail", body.customer_email, 100)?;
         input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
-        let billing_key = self.req.target.param.unwrap_or("");
+        input::optional_method(body.method)?;
+        let Some(billing_key) = self.req.target.param.as_deref() else {
+            // The path's key is not UTF-8 once percent-decoded: no billing key is.
+            return Ok(code_reply(known("NOT_FOUND_BILLING"), self.lang));
+        };
         // A billing key Gazua did not mint is accepted as the SUT's own (load scripts replay
         // fixed keys); a minted one must be charged for its customer.
         if let Some(b) = self.api.mint.read_billing(billing_key)
@@ -495,7 +530,7 @@ impl Cx<'_> {
                 }
                 p.status = Status::Done;
                 p.approved_at = Some(self.now);
-                reply = Some(ok(render::payment(&p, self.lang)));
+                reply = Some(self.show(&p));
                 *slot = Some(p);
             })
             .await?;

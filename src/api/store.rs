@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::ledger::{Ledger, Payment, Stored};
+use super::ledger::{Ledger, Payment, Reservation, Stored};
 use super::redis_ledger::{LedgerDown, RedisLedger};
 
 pub enum Store {
@@ -72,10 +72,11 @@ impl Store {
         }
     }
 
-    pub async fn replay(&self, scope: u64, now: i64) -> Result<Option<Stored>, LedgerDown> {
+    /// Claims an idempotency scope (see [`Ledger::reserve`]).
+    pub async fn reserve(&self, scope: u64, now_ms: i64) -> Result<Reservation, LedgerDown> {
         match self {
-            Store::Local(l) => Ok(l.replay(scope, now)),
-            Store::Redis(r) => r.replay(scope).await,
+            Store::Local(l) => Ok(l.reserve(scope, now_ms)),
+            Store::Redis(r) => r.reserve(scope).await,
         }
     }
 
@@ -86,6 +87,18 @@ impl Store {
                 Ok(())
             }
             Store::Redis(r) => r.remember(scope, &stored).await,
+        }
+    }
+
+    /// Gives a reserved scope up. Called from a drop guard, so it cannot wait: a shared ledger
+    /// releases in a task of its own (and, should that fail, the reservation lapses by itself).
+    pub fn release(&self, scope: u64) {
+        match self {
+            Store::Local(l) => l.release(scope),
+            Store::Redis(r) => {
+                let r = r.clone();
+                tokio::spawn(async move { r.release(scope).await });
+            }
         }
     }
 }
