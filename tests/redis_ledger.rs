@@ -374,3 +374,60 @@ fn a_bad_redis_url_is_refused_with_what_was_expected() {
         assert!(stderr.contains(expected), "{url}: {stderr}");
     }
 }
+
+/// The Redis memory per payment the README states (0.75 KB; 1.9 KB with an Idempotency-Key
+/// answer), within a margin: measured as the README says, `used_memory` over 1,000 payments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_memory_per_payment_is_what_the_readme_says() {
+    let redis = Redis::start();
+    let gazua = Binary::start(&["--profile", "happy", "--ledger", &redis.url()]);
+    let used = || -> f64 {
+        let info = redis.command("INFO memory");
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("used_memory:"))
+            .unwrap();
+        line["used_memory:".len()..].trim().parse().unwrap()
+    };
+    const N: usize = 1000;
+    // Gazua's connection (and its buffers) exists before the first measure.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(gazua.addr, "/__gazua/ready").await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = used();
+    let mut keys = Vec::new();
+    for i in 0..N {
+        let body = create_body(&format!("order-mem-{i:08}"), 15_000);
+        let reply = post(gazua.addr, "/v1/payments", &[], &body).await;
+        keys.push(reply.json()["paymentKey"].as_str().unwrap().to_owned());
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let body = confirm_body(key, &format!("order-mem-{i:08}"), 15_000);
+        let path = "/v1/payments/confirm";
+        let reply = post(gazua.addr, path, &[], &body).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let payments = used();
+    for i in 0..N {
+        let body = confirm_body(&format!("pk_mem_{i}"), &format!("order-key-{i:08}"), 15_000);
+        let key = format!("5f0e6c1a-7b2d-4e8f-9a3c-{i:012}");
+        let headers = [("idempotency-key", key.as_str())];
+        let path = "/v1/payments/confirm";
+        let reply = post(gazua.addr, path, &headers, &body).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let with_keys = used();
+    let per_payment = (payments - before) / N as f64;
+    let per_keyed = (with_keys - payments) / N as f64;
+    println!("redis: {per_payment:.0} B per payment, {per_keyed:.0} B with an Idempotency-Key");
+    assert!(
+        (600.0..=900.0).contains(&per_payment),
+        "{per_payment} B per payment"
+    );
+    assert!(
+        (1600.0..=2200.0).contains(&per_keyed),
+        "{per_keyed} B with a key"
+    );
+}
