@@ -328,6 +328,14 @@ async fn a_stopped_redis_is_a_prompt_503_and_answers_resume_when_it_is_back() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+    // Gazua's own failure is not a PG answer: sent at once, without the decided wait or fault,
+    // and claiming no decision.
+    let started = Instant::now();
+    let headers = [("x-gazua", "latency=5s; fault=reset")];
+    let down = post(addr, "/v1/payments/confirm", &headers, &fresh(5)).await;
+    assert_eq!(code(&down), "GAZUA_LEDGER_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(down.headers.get("x-gazua-decision").is_none());
     let inquiry = get(addr, "/v1/payments/orders/order-fault-1").await;
     assert_eq!(
         code(&inquiry),

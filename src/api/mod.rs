@@ -110,6 +110,14 @@ pub struct Reply {
     pub retry_after: Option<u32>,
 }
 
+impl Reply {
+    /// Whether this is Gazua's own failure to reach its ledger rather than a PG answer: it is
+    /// then sent at once, without the decided wait or fault, and claims no decision.
+    pub fn ledger_failed(&self) -> bool {
+        matches!(self.code, ReplyCode::Known(info) if info.name == "GAZUA_LEDGER_UNAVAILABLE")
+    }
+}
+
 /// Where payments are remembered (`--ledger`).
 #[derive(Clone)]
 pub enum LedgerChoice {

@@ -77,6 +77,15 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         Ok(decided) => decided,
         Err(error) => return Ok(directive_error(&state, target.route, error)),
     };
+    if reply.ledger_failed() {
+        return Ok(build(
+            reply.status,
+            GazuaBody::full(reply.body),
+            None,
+            None,
+            None,
+        ));
+    }
 
     let answer = deliver(&state, &control, &parts, route, arrival, &decision, reply).await;
     if state.config.access_log {
