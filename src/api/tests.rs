@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::*;
 use crate::codes::{CATALOG, CodeKind};
 use crate::directive::{CodeName, CodeRef, Fault, Outcome};
-use crate::engine::{Decision, Source};
+use crate::engine::{Decision, FieldSources};
 use crate::route::route;
 
 /// 2024-02-13T12:18:14+09:00
@@ -23,7 +23,7 @@ fn decision(outcome: Outcome) -> Decision {
         status: None,
         profile: Arc::from("default"),
         phase: None,
-        source: Source::Builtin,
+        sources: FieldSources::BUILTIN,
     }
 }
 
@@ -635,7 +635,7 @@ fn custom_codes_and_explicit_statuses_are_rendered_as_asked() {
         (status, &json["code"]),
         (StatusCode::BAD_GATEWAY, &"MY_CODE".into())
     );
-    assert_eq!(reply.code, ReplyCode::Custom);
+    assert_eq!(reply.code, ReplyCode::Custom(CodeKind::Error));
     let overridden = Outcome::Declined(CodeRef {
         code: Some(CodeName::Known(
             codes::lookup("REJECT_CARD_PAYMENT").unwrap(),
