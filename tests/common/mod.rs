@@ -164,7 +164,10 @@ pub async fn send_on(
         .method(method)
         .uri(path)
         .header("host", addr.to_string());
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         request = request.header("content-type", "application/json");
     }
     for (name, value) in headers {
