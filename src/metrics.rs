@@ -1,7 +1,8 @@
 //! Prometheus metrics. The registry is Gazua's own; every label value comes from a closed enum
-//! (routes, outcome kinds, fault kinds, catalog codes, `custom` for user-defined codes), and
-//! every handle is resolved once — at start, or on first use into a slot that is never
-//! resolved again — so recording a request hashes nothing and takes no lock.
+//! (routes, outcome kinds, delivered answer kinds, status classes, fault kinds, catalog codes,
+//! `custom` for user-defined codes), and every handle is resolved once — at start, or on first
+//! use into a slot that is never resolved again — so recording a request hashes nothing and
+//! takes no lock.
 
 use std::sync::OnceLock;
 

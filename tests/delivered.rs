@@ -532,9 +532,10 @@ where
 
 #[test]
 fn repeated_confirms_of_one_payment_log_one_warning_with_the_fix() {
-    let gazua = Binary::start(&["--profile", "happy"]);
+    let gazua = Binary::start(&["--profile", "happy", "--access-log"]);
     let runtime = common::runtime();
-    runtime.block_on(async {
+    let headers = runtime.block_on(async {
+        let mut headers = Vec::new();
         for i in 0..30 {
             let reply = send(
                 gazua.addr,
@@ -553,7 +554,9 @@ fn repeated_confirms_of_one_payment_log_one_warning_with_the_fix() {
                     json!({"code": "ALREADY_PROCESSED_PAYMENT", "message": "이미 처리된 결제 입니다."})
                 );
             }
+            headers.push(reply.decision());
         }
+        headers
     });
     let warnings = || -> Vec<Value> {
         gazua
@@ -589,4 +592,14 @@ fn repeated_confirms_of_one_payment_log_one_warning_with_the_fix() {
     ] {
         assert!(message.contains(fix), "{fix} in {message}");
     }
+    // The access log says what the header said, answer by answer.
+    let logged: Vec<String> = gazua
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|log| log["target"] == "access")
+        .map(|log| log["decision"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(logged, headers);
 }
