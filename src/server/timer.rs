@@ -10,7 +10,8 @@
 //!
 //! Every distinct wake-up costs CPU (~23 µs on a 2-vCPU VM), and under load nearly every
 //! answer has its own deadline. `--timer-precision` is the least gap between two wake-ups of
-//! the timerfd: answers due within one gap leave together, at most that much late.
+//! the timerfd while several answers wait: answers due within one gap leave together, at most
+//! that much late. A lone waiter is woken at its moment.
 //!
 //! Never early, by construction: a waiter's real-clock deadline is taken at or after its tokio
 //! deadline, the timerfd is armed no sooner than it, and the driver releases only the entries
@@ -228,11 +229,13 @@ impl Fine {
     }
 
     /// When the timerfd may fire for a deadline: not before it, and not within the least gap
-    /// after the last wake-up.
+    /// after the last wake-up — unless the waiter is alone. The gap batches answers that
+    /// compete for wake-ups (under load); a lone waiter has no one to share its wake-up with,
+    /// and holding it back would only make one client's back-to-back requests late.
     fn fire_at(&self, queue: &Queue, at: RealInstant) -> RealInstant {
         match queue.last_wake {
-            Some(last) => at.max(last + self.min_gap),
-            None => at,
+            Some(last) if queue.heap.len() > 1 => at.max(last + self.min_gap),
+            _ => at,
         }
     }
 
@@ -332,6 +335,25 @@ mod tests {
         }
         let order: Vec<u64> = std::iter::from_fn(|| heap.pop().map(|e| e.seq)).collect();
         assert_eq!(order, [1, 3, 2, 0]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_gap_holds_back_competing_waiters_but_not_a_lone_one() {
+        let gap = Duration::from_millis(3);
+        let fine = Fine::new(gap).unwrap();
+        let mut queue = fine.lock();
+        let last = RealInstant::now();
+        queue.last_wake = Some(last);
+        let soon = last + Duration::from_micros(250);
+        let entry = |seq| Entry {
+            at: soon,
+            seq,
+            wake: oneshot::channel().0,
+        };
+        queue.heap.push(entry(0));
+        assert_eq!(fine.fire_at(&queue, soon), soon);
+        queue.heap.push(entry(1));
+        assert_eq!(fine.fire_at(&queue, soon), last + gap);
     }
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
