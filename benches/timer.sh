@@ -5,7 +5,7 @@
 #: of rounds and same-round ratios against `off`.
 #
 #   benches/timer.sh               # FULL: 5 rounds, 10 s windows (~12 min)
-#   QUICK=1 benches/timer.sh       # QUICK: 2 rounds, 5 s windows (~4 min)
+#   QUICK=1 benches/timer.sh       # QUICK: 3 rounds, 5 s windows (~5 min)
 #
 # Per variant and round, one fresh server (`--profile happy`) is warmed up on the zero-delay
 # path, then measured:
@@ -26,7 +26,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-  ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-5} WARMUP=${WARMUP:-2} IDLE_DURATION=${IDLE_DURATION:-4}
+  ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5} WARMUP=${WARMUP:-2} IDLE_DURATION=${IDLE_DURATION:-4}
   CLIENT_REQUESTS=${CLIENT_REQUESTS:-2000}
 else
   ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-10} WARMUP=${WARMUP:-5} IDLE_DURATION=${IDLE_DURATION:-10}

@@ -161,6 +161,43 @@ async fn answers_are_never_early_for_10000_keyed_requests() {
 }
 
 #[test]
+fn timer_precision_is_a_gap_zero_or_off_and_500us_by_default() {
+    use clap::Parser;
+    use gazua_pay::cli::Cli;
+    let precision = |args: &[&str]| {
+        let argv = ["gazua"].iter().chain(args);
+        Cli::try_parse_from(argv)
+            .unwrap()
+            .serve
+            .into_config()
+            .timer_precision
+    };
+    assert_eq!(precision(&[]), Some(Duration::from_micros(500)));
+    assert_eq!(
+        precision(&["--timer-precision", "250us"]),
+        Some(Duration::from_micros(250))
+    );
+    assert_eq!(precision(&["--timer-precision", "0"]), Some(Duration::ZERO));
+    assert_eq!(precision(&["--timer-precision", "off"]), None);
+}
+
+#[tokio::test]
+async fn with_the_timer_off_answers_still_wait_and_lateness_buckets_start_at_10us() {
+    let mut config = common::config();
+    config.timer_precision = None;
+    let server = TestServer::start(config).await;
+    let start = RealInstant::now();
+    let reply = common::confirm(server.addr, &[("x-gazua-latency", "2ms")]).await;
+    assert!(start.elapsed() >= Duration::from_millis(2));
+    assert_eq!(reply.status, 200);
+    let metrics = common::send(server.addr, "GET", "/metrics", &[], "").await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    assert!(metrics.contains("gazua_timer_lateness_seconds_bucket{le=\"0.00001\"}"));
+    assert!(metrics.contains("gazua_timer_lateness_seconds_count 1"));
+    server.shutdown().await;
+}
+
+#[test]
 fn a_timer_precision_past_the_fine_stage_is_refused() {
     let output = Command::new(env!("CARGO_BIN_EXE_gazua"))
         .args(["--timer-precision", "5ms"])
