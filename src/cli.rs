@@ -232,7 +232,7 @@ fn parse_timer_precision(text: &str) -> Result<TimerPrecision, String> {
         .map_err(|_| format!("'{text}': expected a gap such as 500us, 0 (the finest) or off"))?;
     if gap > crate::server::timer::FINE_SPAN {
         return Err(format!(
-            "'{text}': expected a gap from 0 to 3ms (past that, tokio's own timer is finer), or off"
+            "'{text}': expected a gap from 0 to 3ms (the fine stage's span), or off"
         ));
     }
     Ok(TimerPrecision(Some(gap)))

@@ -15,8 +15,8 @@
 //! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
-//! - [`server`] — accept loop, limits, the request lifecycle, faults at the socket, ops routes,
-//!   graceful shutdown.
+//! - [`server`] — accept loop, limits, the request lifecycle, the precise timer, faults at the
+//!   socket, ops routes, graceful shutdown.
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life
