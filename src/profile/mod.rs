@@ -235,10 +235,16 @@ impl Profiles {
         let active = active.expect("errors returned above");
         let Some(plan) = plans.get(active.as_str()).cloned() else {
             let known: Vec<&str> = plans.keys().map(|k| &**k).collect();
+            let hint = known
+                .iter()
+                .map(|k| (crate::directive::headers::edit_distance(&active, k), *k))
+                .min()
+                .filter(|(distance, _)| *distance <= 3)
+                .map_or(String::new(), |(_, k)| format!(" (did you mean {k}?)"));
             return Err(vec![ProfileError::whole(
                 "--profile",
                 format!(
-                    "no profile named '{active}'; expected one of {} or a path to a .json file",
+                    "no profile named '{active}'{hint}; expected one of {} or a path to a .json file",
                     known.join(", ")
                 ),
             )]);
