@@ -7,6 +7,7 @@ use gazua_pay::config::Config;
 use gazua_pay::directive::preview::preview;
 use gazua_pay::server::{Server, ops};
 use gazua_pay::{doctor, logging, profile};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -125,6 +126,10 @@ fn serve(args: ServeArgs, dirs: Vec<std::path::PathBuf>) -> ExitCode {
 }
 
 async fn run(config: Config, profile_from: ProfileFrom) -> std::io::Result<()> {
+    // Installed before the startup line is logged: a SIGTERM sent as soon as it appears is a
+    // drain, not the default action (death).
+    let term = signal(SignalKind::terminate())?;
+    let int = signal(SignalKind::interrupt())?;
     let listen = config.listen;
     let admin = config
         .admin_listen
@@ -133,15 +138,13 @@ async fn run(config: Config, profile_from: ProfileFrom) -> std::io::Result<()> {
         std::io::Error::new(e.kind(), format!("cannot listen on {listen}{admin}: {e}"))
     })?;
     logging::startup(&server, profile_from.as_str());
-    server.run(shutdown_signal()).await
+    server.run(shutdown_signal(term, int)).await
 }
 
 /// SIGTERM (what container runtimes send) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+async fn shutdown_signal(mut term: Signal, mut int: Signal) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+        _ = int.recv() => tracing::info!("SIGINT: draining"),
     }
 }
