@@ -85,7 +85,12 @@ fn profiles_lists_the_shipped_profiles() {
 
 /// Runs `gazua` (a server) until it logged its startup line, then stops it with SIGTERM and
 /// returns everything it wrote to stderr (or, under `script`, to the terminal).
-fn serve_and_stop(mut command: Command, read_stdout: bool) -> String {
+fn serve_and_stop(command: Command, read_stdout: bool) -> String {
+    serve_and_stop_both(command, read_stdout).0
+}
+
+/// [`serve_and_stop`], also returning what the other stream got.
+fn serve_and_stop_both(mut command: Command, read_stdout: bool) -> (String, String) {
     use std::io::{BufRead, BufReader, Read};
     use std::os::unix::process::CommandExt;
     let mut child = command
@@ -95,11 +100,11 @@ fn serve_and_stop(mut command: Command, read_stdout: bool) -> String {
         .process_group(0)
         .spawn()
         .unwrap();
-    let stream: Box<dyn Read + Send> = if read_stdout {
-        Box::new(child.stdout.take().unwrap())
-    } else {
-        Box::new(child.stderr.take().unwrap())
-    };
+    let (out, err): (Box<dyn Read + Send>, Box<dyn Read + Send>) = (
+        Box::new(child.stdout.take().unwrap()),
+        Box::new(child.stderr.take().unwrap()),
+    );
+    let (stream, mut other) = if read_stdout { (out, err) } else { (err, out) };
     let mut reader = BufReader::new(stream);
     let mut text = String::new();
     loop {
@@ -117,7 +122,9 @@ fn serve_and_stop(mut command: Command, read_stdout: bool) -> String {
         .unwrap();
     reader.read_to_string(&mut text).unwrap();
     child.wait().unwrap();
-    text
+    let mut other_text = String::new();
+    other.read_to_string(&mut other_text).unwrap();
+    (text, other_text)
 }
 
 /// `program args`, with none of the variables these tests set inherited from the caller.
@@ -349,10 +356,11 @@ fn the_startup_line_says_what_is_served_in_both_formats() {
     assert_eq!(s["max_latency"], "30s");
     assert_eq!(s["workers"], 2);
 
-    let log = serve_and_stop(
+    let (log, stdout) = serve_and_stop_both(
         gazua_command(&["--listen", "127.0.0.1:0", "--profile", "realistic"]),
         false,
     );
+    assert_eq!(stdout, "", "logs go to stderr, never stdout");
     let line = log.lines().find(|l| l.contains("serving")).unwrap();
     for field in [
         "version=\"0.1.0\"",

@@ -8,7 +8,8 @@
 //! <!-- runnable(--ledger stateless): status=200 -->   (its own server, started with these flags)
 //! ```
 //!
-//! Checks, all on the block's last command: `status=` (HTTP status), `code=` (the JSON body's
+//! The block runs under `set -e` (a failing command ends it with that exit code). Checks, on
+//! its last command: `status=` (HTTP status), `code=` (the JSON body's
 //! `code`), `outcome=` (the `outcome` of `X-Gazua-Decision`; `declined` also holds for
 //! `declined(CODE)`), `exit=` (the command's exit code,
 //! e.g. curl's 28 for its own timeout); with none, `exit=0`. In a block with `$ ` prompts only
@@ -150,7 +151,7 @@ fn run(example: &Example, port: u16, scratch: &Path) -> Outcome {
     }
     // curl keeps every flag the example gives; the wrapper only records what came back.
     let prelude = format!(
-        "curl() {{ command curl -sS -D '{h}' -o '{b}' -w '%{{http_code}}' \"$@\" > '{s}'; }}\n\
+        "set -e\ncurl() {{ command curl -sS -D '{h}' -o '{b}' -w '%{{http_code}}' \"$@\" > '{s}'; }}\n\
          gazua() {{ command '{bin}' \"$@\"; }}\n",
         h = h.display(),
         b = b.display(),
@@ -331,6 +332,15 @@ fn prompted_blocks_run_only_their_commands() {
         "{\"a\":1}",
     ];
     assert_eq!(commands(&block), "curl -s localhost:8080/x \\\n    -d '{}'");
+}
+
+/// examples/README.md says the k6 script's `gazua_outcomes` counter is tagged by outcome.
+#[test]
+fn the_k6_counter_is_tagged_by_outcome() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("examples/k6/gazua-pay.js")).unwrap();
+    assert!(script.contains("new Counter('gazua_outcomes')"));
+    assert!(script.contains("outcomes.add(1, { outcome })"));
 }
 
 /// The example load scripts read their settings from the environment; a name the server also
