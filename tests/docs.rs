@@ -382,3 +382,34 @@ fn example_scripts_read_no_variable_the_server_reads() {
         }
     }
 }
+
+/// The docs stand on their own: they cite files of this repository or public pages, never the
+/// product specification or reference notes that live outside it.
+#[test]
+fn the_docs_cite_nothing_outside_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![
+        root.join("README.md"),
+        root.join("BENCHMARKS.md"),
+        root.join("examples/README.md"),
+        root.join("deploy/elastic-beanstalk/README.md"),
+    ];
+    files.extend(documents().iter().map(|(name, _)| root.join(name)));
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for outside in [
+            "SPEC §",
+            "reference/pg-api-shapes",
+            "shared/reference",
+            "../shared",
+        ] {
+            assert!(
+                !text.contains(outside),
+                "{} cites {outside}, which is not in the repository",
+                file.display()
+            );
+        }
+    }
+}
