@@ -69,11 +69,11 @@ pub fn startup(server: &Server, profile_from: &str) {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        listen,
-        admin,
+        version = %env!("CARGO_PKG_VERSION"),
+        listen = %listen,
+        admin = %admin,
         profile = %plan.name,
-        profile_from,
+        profile_from = %profile_from,
         profile_origin = %plan.origin,
         ledger = %ledger(config),
         seed = config.seed,

@@ -363,10 +363,10 @@ fn the_startup_line_says_what_is_served_in_both_formats() {
     assert_eq!(stdout, "", "logs go to stderr, never stdout");
     let line = log.lines().find(|l| l.contains("serving")).unwrap();
     for field in [
-        "version=\"0.1.0\"",
-        "admin=\"none\"",
+        "version=0.1.0",
+        "admin=none",
         "profile=realistic",
-        "profile_from=\"--profile\"",
+        "profile_from=--profile",
         "ledger=memory(capacity=1000000)",
         "seed=1",
         "max_latency=60s",
