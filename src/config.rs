@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::directive::Directives;
 
-/// The default `--timer-precision`: on a 2-vCPU VM it kept CPU per request under load within
-/// +25% of tokio's timer alone, with a p99 lateness of ~0.7 ms (full precision doubled it).
+/// The default `--timer-precision`: under load (1,000 connections) it cost 1.14× the CPU per
+/// request of tokio's timer alone, where the finest setting cost 1.55× (BENCHMARKS.md).
 pub const DEFAULT_TIMER_PRECISION: Duration = Duration::from_micros(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

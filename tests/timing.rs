@@ -169,7 +169,7 @@ fn timer_precision_is_a_gap_zero_or_off_and_500us_by_default() {
         Cli::try_parse_from(argv)
             .unwrap()
             .serve
-            .into_config()
+            .into_config(Vec::new())
             .timer_precision
     };
     assert_eq!(precision(&[]), Some(Duration::from_micros(500)));

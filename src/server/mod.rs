@@ -185,7 +185,6 @@ impl Server {
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
-        tracing::info!(listen = %listener.local_addr()?, "serving");
 
         loop {
             // The permit comes before accept: past the limit, clients wait in the backlog
