@@ -1,4 +1,4 @@
-//! What one client received, described once (SPEC §2.7): the `X-Gazua-Decision` header, the
+//! What one client received, described once: the `X-Gazua-Decision` header, the
 //! access log and the delivered-answer metrics all read the same [`Delivered`], so they cannot
 //! disagree with each other or with the answer.
 //!

@@ -1,7 +1,6 @@
-//! `X-Gazua-Decision` and the delivered-answer metrics say what the client received (SPEC
-//! §2.7): for every outcome, every fault, the ledger's refusals and validation errors, checked
-//! against what a client on a real socket got; and a mixed run's metrics equal the client's own
-//! tally exactly.
+//! `X-Gazua-Decision` and the delivered-answer metrics say what the client received: for every
+//! outcome, every fault, the ledger's refusals and validation errors, checked against what a
+//! client on a real socket got; and a mixed run's metrics equal the client's own tally exactly.
 
 mod common;
 

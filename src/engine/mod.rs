@@ -8,8 +8,8 @@ use http::StatusCode;
 
 use crate::directive::{Fault, Outcome};
 
-/// Where one field of a decision came from (SPEC §2.5), reported in `X-Gazua-Decision`.
-/// Ordered by precedence: the first source wins.
+/// Where one field of a decision came from, reported in `X-Gazua-Decision`. Ordered by
+/// precedence: the first source wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// The profile's capacity model overflowed: its overflow outcome replaced the decision.
@@ -43,7 +43,7 @@ pub struct Decision {
     pub sources: FieldSources,
 }
 
-/// The source of each field of a [`Decision`]: each is decided on its own (SPEC §2.5).
+/// The source of each field of a [`Decision`]: each is decided on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSources {
     pub outcome: Source,
@@ -153,7 +153,7 @@ impl Engine {
             route: plan.route(route),
             defaults: &plan.defaults,
             // Only money-moving routes take a general outcome (phase, flags, defaults): an
-            // inquiry is approved unless it is asked for something else (SPEC §3).
+            // inquiry is approved unless it is asked for something else.
             general_outcome: route.moves_money(),
         };
         let (outcome, outcome_source) = sources.first(|d| d.outcome.as_ref(), true);

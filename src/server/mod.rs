@@ -6,6 +6,7 @@ pub mod fault;
 pub mod lifecycle;
 pub mod ops;
 mod repeats;
+pub mod timer;
 
 use std::future::Future;
 use std::io;
@@ -48,6 +49,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
     pub drain: watch::Receiver<bool>,
+    /// Waits until a decided moment (`--timer-precision`); this server's own, see [`timer`].
+    pub timer: timer::Timer,
 }
 
 impl State {
@@ -122,6 +125,7 @@ impl Server {
             },
         });
         let metrics = Metrics::new();
+        let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
             engine,
@@ -130,6 +134,7 @@ impl Server {
             metrics,
             ready: AtomicBool::new(true),
             drain,
+            timer,
         });
         Ok(Server {
             listener,
@@ -183,7 +188,6 @@ impl Server {
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
-        tracing::info!(listen = %listener.local_addr()?, "serving");
 
         loop {
             // The permit comes before accept: past the limit, clients wait in the backlog
