@@ -7,32 +7,40 @@
 //! - `main.rs` — thin: CLI → [`config::Config`] → runtime → [`server::run`].
 //! - [`cli`] — the only module that knows clap; turns arguments into a `Config`.
 //! - [`config`] — resolved settings.
+//! - [`logging`] — the log filter and format, and the startup line.
+//! - [`doctor`] — `gazua doctor`: this machine's limits against the serve flags, with fixes.
 //! - [`directive`] — the directive grammar: durations, latency expressions, outcome and fault
 //!   mixes, the request's headers and body tag.
 //! - [`profile`] — profile files → a compiled [`profile::Plan`]: per-route defaults, rules,
 //!   schedule phases, virtual capacity, rate limit, custom routes; the shipped profiles.
 //! - [`engine`] — `decide()`: route + directives + profile + RNG → [`engine::Decision`].
 //! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
+//! - [`report`] — what the client received, described once: `X-Gazua-Decision`, the access
+//!   log and the delivered-answer metrics all read one [`report::Delivered`].
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
-//! - [`server`] — accept loop, limits, the request lifecycle, faults at the socket, ops routes,
-//!   graceful shutdown.
+//! - [`server`] — accept loop, limits, the request lifecycle, the precise timer, faults at the
+//!   socket, ops routes, graceful shutdown.
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life
 //!
 //! Route → directives (headers, then body tag) → profile (rules, phase, defaults) → decision
 //! (then the profile's rate limit and capacity) → answer rendered → wait until arrival +
-//! decided latency → response written, or the decided fault done at the socket. See
-//! `server::lifecycle::handle`, which reads in that order.
+//! decided latency → response written, or the decided fault done at the socket → reported as
+//! delivered (header, metrics, access log). See `server::lifecycle::handle`, which reads in
+//! that order.
 
 pub mod api;
 pub mod cli;
 pub mod codes;
 pub mod config;
 pub mod directive;
+pub mod doctor;
 pub mod engine;
+pub mod logging;
 pub mod metrics;
 pub mod profile;
+pub mod report;
 pub mod route;
 pub mod server;

@@ -45,7 +45,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 
-use crate::codes::{self, CodeInfo};
+use crate::codes::{self, CodeInfo, CodeKind};
 use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
 use crate::engine::Decision;
 use crate::route::{Route, Target};
@@ -95,8 +95,32 @@ pub enum ReplyCode {
     /// A 2xx payment (or billing) object.
     Ok,
     Known(&'static CodeInfo),
-    /// A user-defined code from a directive.
-    Custom,
+    /// A user-defined code from a directive, and the kind of answer it was asked as: kept so
+    /// a replay of it is still reported as what it is.
+    Custom(CodeKind),
+}
+
+/// What shaped an answer: the decision, or something that overrode it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The decided outcome, rendered.
+    Decision,
+    /// The payment lifecycle refused or replayed: a second confirm, an unknown payment, a
+    /// balance too small, the stored first answer for an `Idempotency-Key`.
+    Ledger,
+    /// The request itself was refused: a missing or malformed field, a bad header, a route or
+    /// method that does not exist, a directive that does not apply.
+    Validation,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Decision => "decision",
+            Origin::Ledger => "ledger",
+            Origin::Validation => "validation",
+        }
+    }
 }
 
 /// A rendered answer, before the decided wait and fault are applied.
@@ -108,11 +132,19 @@ pub struct Reply {
     pub code: ReplyCode,
     /// Seconds for a `Retry-After` header (throttling on generic routes).
     pub retry_after: Option<u32>,
+    pub origin: Origin,
+}
+
+impl Reply {
+    /// The same answer, shaped by `origin`.
+    pub fn by(self, origin: Origin) -> Reply {
+        Reply { origin, ..self }
+    }
 }
 
 impl Reply {
     /// Whether this is Gazua's own failure to reach its ledger rather than a PG answer: it is
-    /// then sent at once, without the decided wait or fault, and claims no decision.
+    /// then sent at once, without the decided wait or fault.
     pub fn ledger_failed(&self) -> bool {
         matches!(self.code, ReplyCode::Known(info) if info.name == "GAZUA_LEDGER_UNAVAILABLE")
     }
@@ -249,7 +281,7 @@ impl Api {
     pub async fn answer(&self, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
         self.answer_with_ledger(req, decision)
             .await
-            .unwrap_or_else(|down| ledger_unavailable(&down, req.lang))
+            .unwrap_or_else(|down| ledger_unavailable(&down))
     }
 
     async fn answer_with_ledger(
@@ -285,17 +317,23 @@ impl Api {
             match self.ledger.reserve(scope, now_ms).await? {
                 Reservation::Reserved => hold = Some(Hold::new(&self.ledger, scope)),
                 Reservation::InFlight => {
-                    return Ok(code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang));
+                    return Ok(
+                        code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang).by(Origin::Ledger)
+                    );
                 }
                 Reservation::Stored(stored) if now_ms < stored.ready_at_ms => {
-                    return Ok(code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang));
+                    return Ok(
+                        code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang).by(Origin::Ledger)
+                    );
                 }
                 Reservation::Stored(stored) => return Ok(replay(stored)),
             }
         }
         // From here every early return drops `hold`, which releases the key.
         if decision.outcome == Outcome::Throttled {
-            return Ok(code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang));
+            return Ok(
+                code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang).by(Origin::Decision)
+            );
         }
         if posted && let Err(problem) = input::check_content_type(req.headers) {
             return Ok(problem_reply(&problem, lang));
@@ -402,6 +440,7 @@ fn replay(stored: ledger::Stored) -> Reply {
         body,
         code: stored.code,
         retry_after: None,
+        origin: Origin::Ledger,
     }
 }
 
@@ -470,17 +509,13 @@ fn status_of(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The PG error answer for a catalog code, with its documented status and message.
+/// The PG error answer for a catalog code, with its documented status and message: a refusal
+/// of the request (re-shaped with [`Reply::by`] where the ledger or the decision gave it).
 pub fn code_reply(info: &'static CodeInfo, lang: Lang) -> Reply {
-    error_reply(
-        status_of(info.status),
-        ReplyCode::Known(info),
-        info.name,
-        info.message(lang),
-    )
+    code_reply_with(info, info.message(lang))
 }
 
-/// A catalog code with a specific message.
+/// A catalog code with a specific message, refusing the request.
 fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
     error_reply(
         status_of(info.status),
@@ -488,6 +523,7 @@ fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
         info.name,
         message,
     )
+    .by(Origin::Validation)
 }
 
 /// A 400 `INVALID_REQUEST` naming what is wrong.
@@ -495,23 +531,18 @@ fn problem_reply(problem: &Problem, lang: Lang) -> Reply {
     code_reply_with(known("INVALID_REQUEST"), &problem.message(lang))
 }
 
-/// The answer when the ledger could not be reached: Gazua's own 503, naming what failed.
-fn ledger_unavailable(down: &LedgerDown, lang: Lang) -> Reply {
+/// The answer when the ledger could not be reached: Gazua's own 503, naming what failed (in
+/// English whatever the language, as Gazua's own codes are).
+fn ledger_unavailable(down: &LedgerDown) -> Reply {
     let info = known("GAZUA_LEDGER_UNAVAILABLE");
-    let message = match lang {
-        Lang::Ko => format!("{} ({down})", info.ko),
-        Lang::En => format!("{} ({down})", info.en),
-    };
-    code_reply_with(info, &message)
+    code_reply_with(info, &format!("{} ({down})", info.en)).by(Origin::Ledger)
 }
 
 /// The answer for a body over the server's `--max-body` limit (413 in the PG's error shape).
-pub fn body_too_large(limit: usize, lang: Lang) -> Reply {
+/// `GAZUA_BODY_TOO_LARGE`: a Gazua-own code, so English whatever the language (see `codes`).
+pub fn body_too_large(limit: usize, _lang: Lang) -> Reply {
     let info = known("GAZUA_BODY_TOO_LARGE");
-    let message = match lang {
-        Lang::Ko => format!("요청 본문이 너무 큽니다. 최대 {limit}바이트까지 보낼 수 있습니다."),
-        Lang::En => format!("The request body is too large: at most {limit} bytes are accepted."),
-    };
+    let message = format!("The request body is too large: at most {limit} bytes are accepted.");
     code_reply_with(info, &message)
 }
 
@@ -554,9 +585,13 @@ fn code_ref_reply(route: Route, word: &str, code: &CodeRef, lang: Lang) -> Reply
         }
         Some(name @ CodeName::Custom(custom)) => {
             let status = code.status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let kind = match word {
+                "declined" => CodeKind::Declined,
+                _ => CodeKind::Error,
+            };
             error_reply(
                 status,
-                ReplyCode::Custom,
+                ReplyCode::Custom(kind),
                 custom,
                 render::failure_message(name, lang),
             )
@@ -571,7 +606,8 @@ fn tag_verdict(mix: &Mix<Outcome>) -> Option<&Outcome> {
     it.next().is_none().then_some(only)
 }
 
-/// A PG error body `{"code": …, "message": …}` with its status.
+/// A PG error body `{"code": …, "message": …}` with its status: the rendering of a decided
+/// outcome unless re-shaped with [`Reply::by`].
 pub fn error_reply(status: StatusCode, code: ReplyCode, name: &str, message: &str) -> Reply {
     #[derive(serde::Serialize)]
     struct ErrorBody<'a> {
@@ -588,5 +624,6 @@ pub fn error_reply(status: StatusCode, code: ReplyCode, name: &str, message: &st
         body: Bytes::from(body),
         code,
         retry_after: None,
+        origin: Origin::Decision,
     }
 }

@@ -42,7 +42,7 @@ use tokio::sync::Semaphore;
 use super::ReplyCode;
 use super::ledger::{Cancel, Payment, RESERVATION_TTL_MS, Reservation, Status, Stored, StoredBody};
 use super::render;
-use crate::codes;
+use crate::codes::{self, CodeKind};
 use crate::directive::CodeName;
 
 /// How long one ledger call may take before the request is answered 503. A Redis next to
@@ -447,7 +447,10 @@ fn encode_stored(s: &Stored) -> Vec<u8> {
     let code = match s.code {
         ReplyCode::Ok => "-",
         ReplyCode::Known(info) => info.name,
-        ReplyCode::Custom => "~",
+        ReplyCode::Custom(CodeKind::Declined) => "~declined",
+        ReplyCode::Custom(CodeKind::Error) => "~error",
+        ReplyCode::Custom(CodeKind::Throttled) => "~throttled",
+        ReplyCode::Custom(CodeKind::Invalid) => "~invalid",
     };
     let mut out = format!(
         "{} {code} {} {}\n",
@@ -470,7 +473,10 @@ fn decode_stored(raw: &[u8]) -> Option<Stored> {
     let status = StatusCode::from_u16(fields.next()?.parse().ok()?).ok()?;
     let code = match fields.next()? {
         "-" => ReplyCode::Ok,
-        "~" => ReplyCode::Custom,
+        "~declined" => ReplyCode::Custom(CodeKind::Declined),
+        "~error" => ReplyCode::Custom(CodeKind::Error),
+        "~throttled" => ReplyCode::Custom(CodeKind::Throttled),
+        "~invalid" => ReplyCode::Custom(CodeKind::Invalid),
         name => ReplyCode::Known(codes::lookup(name)?),
     };
     Some(Stored {
@@ -522,7 +528,7 @@ mod tests {
                 StoredBody::Payment(Box::new(payment), Lang::En),
             ),
             (
-                ReplyCode::Custom,
+                ReplyCode::Custom(CodeKind::Declined),
                 StoredBody::Rendered(Bytes::from_static(b"{\"code\":\"X\",\n\"message\":\"y\"}")),
             ),
             (

@@ -1,9 +1,12 @@
 //! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
-//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`].
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], the warning about
+//! repeated payments in `repeats`.
 
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+mod repeats;
+pub mod timer;
 
 use std::future::Future;
 use std::io;
@@ -47,6 +50,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
     pub drain: watch::Receiver<bool>,
+    /// Waits until a decided moment (`--timer-precision`); this server's own, see [`timer`].
+    pub timer: timer::Timer,
 }
 
 impl State {
@@ -125,6 +130,7 @@ impl Server {
                 ),
             },
         });
+        let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
             engine,
@@ -133,6 +139,7 @@ impl Server {
             metrics,
             ready: AtomicBool::new(true),
             drain,
+            timer,
         });
         Ok(Server {
             listener,
@@ -181,11 +188,11 @@ impl Server {
 
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
+        let repeats = tokio::spawn(repeats::watch(state.clone()));
         let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
-        tracing::info!(listen = %listener.local_addr()?, "serving");
 
         loop {
             // The permit comes before accept: past the limit, clients wait in the backlog
@@ -229,6 +236,7 @@ impl Server {
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
         lateness.abort();
+        repeats.abort();
         if let Some(admin) = admin {
             admin.abort();
         }
