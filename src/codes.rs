@@ -244,6 +244,13 @@ pub static CATALOG: &[CodeInfo] = &[
         en: "The request is not allowed.",
     },
     CodeInfo {
+        name: "GAZUA_BODY_TIMEOUT",
+        status: 408,
+        kind: CodeKind::Invalid,
+        ko: "요청 본문이 제한 시간 안에 도착하지 않았습니다.",
+        en: "The request body did not arrive in time.",
+    },
+    CodeInfo {
         name: "GAZUA_BODY_TOO_LARGE",
         status: 413,
         kind: CodeKind::Invalid,
@@ -256,6 +263,13 @@ pub static CATALOG: &[CodeInfo] = &[
         kind: CodeKind::Invalid,
         ko: "Gazua 지시문을 해석할 수 없습니다.",
         en: "The Gazua directive could not be parsed.",
+    },
+    CodeInfo {
+        name: "GAZUA_MALFORMED_BODY",
+        status: 400,
+        kind: CodeKind::Invalid,
+        ko: "요청 본문의 HTTP 형식이 잘못되었습니다.",
+        en: "The request body breaks HTTP framing.",
     },
     CodeInfo {
         name: "IDEMPOTENT_REQUEST_PROCESSING",

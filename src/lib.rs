@@ -15,8 +15,9 @@
 //! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
-//! - [`server`] — accept loop, limits, the request lifecycle, faults at the socket, ops routes,
-//!   graceful shutdown.
+//! - [`server`] — the two ports and graceful shutdown; `conn` (accept loop, a connection's
+//!   clocks, the cap), `stack` (the protective layers, in one place), `lifecycle` (a request's
+//!   life), `fault` (faults at the socket), `ops` (ops routes).
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life
@@ -25,6 +26,8 @@
 //! (then the profile's rate limit and capacity) → answer rendered → wait until arrival +
 //! decided latency → response written, or the decided fault done at the socket. See
 //! `server::lifecycle::handle`, which reads in that order.
+
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod cli;

@@ -39,6 +39,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 use crate::codes::{self, CodeInfo};
 use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
@@ -310,7 +311,9 @@ impl Api {
             .position(|b| *b == b':')
             .ok_or_else(bad_format)?;
         match &self.secret_key {
-            Some(secret) if decoded[..colon] != *secret.as_bytes() => Err(unauthorized()),
+            Some(secret) if decoded[..colon].ct_eq(secret.as_bytes()).unwrap_u8() == 0 => {
+                Err(unauthorized())
+            }
             _ => Ok(()),
         }
     }
