@@ -136,7 +136,7 @@ fn decide_and_answer(
         rule,
     };
     let order_key = match state.config.key_from {
-        KeyFrom::OrderId => order_key(target.param, body),
+        KeyFrom::OrderId => order_key(target.param.as_deref(), body),
         KeyFrom::None => None,
     };
     let fallback_key = idempotency_key(parts).or(order_key.as_deref());
