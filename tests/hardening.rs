@@ -146,11 +146,11 @@ async fn silent_connections_at_the_cap_do_not_starve_the_health_check() {
         silent.push(TcpStream::connect(server.addr).await.unwrap());
     }
     // Accepted in order after the 20 silent ones: at the cap, the oldest silent one goes.
-    let mut sender = tokio::time::timeout(Duration::from_secs(2), common::connect(server.addr))
+    let mut sender = tokio::time::timeout(Duration::from_secs(10), common::connect(server.addr))
         .await
         .expect("connected");
     let health = tokio::time::timeout(
-        Duration::from_secs(2),
+        Duration::from_secs(10),
         send_on(&mut sender, server.addr, "GET", "/__gazua/health", &[], ""),
     )
     .await
@@ -164,7 +164,7 @@ async fn silent_connections_at_the_cap_do_not_starve_the_health_check() {
             r#"gazua_connections_closed_total{reason="shed_silent"}"#
         ) >= 1.0
     );
-    let oldest = tokio::time::timeout(Duration::from_secs(2), until_closed(&mut silent[0])).await;
+    let oldest = tokio::time::timeout(Duration::from_secs(10), until_closed(&mut silent[0])).await;
     assert!(oldest.is_ok(), "the oldest silent connection was closed");
 }
 
@@ -250,7 +250,7 @@ async fn wait_ready_status(addr: std::net::SocketAddr, status: StatusCode, limit
 
 #[test]
 fn after_sigterm_the_admin_port_answers_ready_503_while_the_pg_port_refuses() {
-    let mut gazua = Binary::start(&["--admin-listen", "127.0.0.1:0", "--shutdown-grace", "3s"]);
+    let mut gazua = Binary::start(&["--admin-listen", "127.0.0.1:0", "--shutdown-grace", "6s"]);
     let admin = gazua
         .admin
         .expect("the serving line names the admin address");
@@ -286,5 +286,5 @@ fn after_sigterm_the_admin_port_answers_ready_503_while_the_pg_port_refuses() {
         .await;
         assert_eq!(held.await.unwrap(), StatusCode::OK);
     });
-    assert!(gazua.wait(Duration::from_secs(10)).success(), "exit 0");
+    assert!(gazua.wait(Duration::from_secs(15)).success(), "exit 0");
 }
