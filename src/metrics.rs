@@ -62,7 +62,7 @@ pub struct Metrics {
 pub enum CloseReason {
     /// No complete request head within `--header-timeout` of accept.
     FirstRequestTimeout,
-    /// Idle between requests past `--idle-timeout` (HTTP/2; HTTP/1 closes inside hyper).
+    /// Idle between requests past `--idle-timeout` (HTTP/1 and HTTP/2).
     IdleTimeout,
     /// Closed at the connection cap: it had never sent a request head.
     ShedSilent,

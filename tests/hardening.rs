@@ -233,6 +233,15 @@ async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
         connection.is_finished(),
         "an idle HTTP/2 connection still open after 95 s"
     );
+    let metrics = send(server.addr, "GET", "/metrics", &[], "").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert_eq!(
+        metric(
+            &text,
+            r#"gazua_connections_closed_total{reason="idle_timeout"}"#
+        ),
+        1.0
+    );
 }
 
 /// Polls `/__gazua/ready` on `addr` until it answers `status`, for at most `limit`.

@@ -74,9 +74,11 @@ pub fn builder(idle_timeout: Duration) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         // hyper's header-read timeout also closes idle keep-alive connections once a timer is
-        // set: keep it above load balancers' 60 s idle timeout. The first request has its own,
-        // shorter deadline from accept (`conn.rs`).
-        .header_read_timeout(idle_timeout)
+        // set. The idle watch in `conn.rs` closes them at `--idle-timeout` (above load
+        // balancers' 60 s) for both protocols and counts it; hyper's timer, a second later, is
+        // the backstop and still bounds a slow head on a later request. The first request has
+        // its own, shorter deadline from accept (`conn.rs`).
+        .header_read_timeout(idle_timeout + Duration::from_secs(1))
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     builder
