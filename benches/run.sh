@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #: Gazua PAY against a bare hyper baseline (benches/baseline/bare_hyper.rs), same box, same load, same
 #: body size: every scenario against both servers in alternation, fresh processes per round, a
-#: table of medians and same-round Gazua/baseline ratios. Method: shared/reference/benchmark-anchors.md.
+#: table of medians and same-round Gazua/baseline ratios. Method: BENCHMARKS.md.
 #
 #   benches/run.sh                 # FULL: 5 rounds, 10 s windows (20 s at 10k conns), pinned run too (~18 min)
 #   QUICK=1 benches/run.sh         # QUICK: 3 rounds, 5 s windows (~5 min)

@@ -164,7 +164,6 @@ impl Server {
             drain_tx,
         } = self;
         let config = &state.config;
-        let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
         let timers = conn::Timers {
             first_request: config.header_timeout,
             idle: config.idle_timeout,
@@ -183,11 +182,6 @@ impl Server {
             tokio::spawn(serve_admin(admin, serve, timers, state.metrics.clone()))
         });
         let tracker = Arc::new(conn::Tracker::new(config.max_connections));
-        let listen = listener.local_addr()?;
-        match admin_addr {
-            Some(admin) => tracing::info!(%listen, %admin, "serving"),
-            None => tracing::info!(%listen, "serving"),
-        }
         let serve = Arc::new(Port {
             state: state.clone(),
             builder,

@@ -250,7 +250,8 @@ impl Binary {
             let line = lines.next().expect("gazua logs before exiting").unwrap();
             let log: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
             if log["message"] == "serving" {
-                let admin = log["admin"].as_str().map(|a| a.parse().unwrap());
+                // `none` without --admin-listen.
+                let admin = log["admin"].as_str().and_then(|a| a.parse().ok());
                 break (log["listen"].as_str().unwrap().parse().unwrap(), admin);
             }
         };
