@@ -25,6 +25,16 @@ async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
     }
 }
 
+/// `gazua_connections_closed_total{reason}` as the server's `/metrics` says (on a new connection).
+async fn closed_by_gazua(addr: std::net::SocketAddr, reason: &str) -> f64 {
+    let metrics = send(addr, "GET", "/metrics", &[], "").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    metric(
+        &text,
+        &format!(r#"gazua_connections_closed_total{{reason="{reason}"}}"#),
+    )
+}
+
 /// A metric's value in the Prometheus text of `/metrics`.
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -56,13 +66,8 @@ async fn a_silent_connection_is_closed_at_the_first_request_deadline() {
         elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(4),
         "closed after {elapsed:?}, expected the 3 s deadline"
     );
-    let metrics = send(server.addr, "GET", "/metrics", &[], "").await;
-    let text = String::from_utf8_lossy(&metrics.body);
     assert_eq!(
-        metric(
-            &text,
-            r#"gazua_connections_closed_total{reason="first_request_timeout"}"#
-        ),
+        closed_by_gazua(server.addr, "first_request_timeout").await,
         2.0
     );
 }
@@ -233,15 +238,7 @@ async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
         connection.is_finished(),
         "an idle HTTP/2 connection still open after 95 s"
     );
-    let metrics = send(server.addr, "GET", "/metrics", &[], "").await;
-    let text = String::from_utf8_lossy(&metrics.body);
-    assert_eq!(
-        metric(
-            &text,
-            r#"gazua_connections_closed_total{reason="idle_timeout"}"#
-        ),
-        1.0
-    );
+    assert_eq!(closed_by_gazua(server.addr, "idle_timeout").await, 1.0);
 }
 
 /// Polls `/__gazua/ready` on `addr` until it answers `status`, for at most `limit`.
