@@ -19,7 +19,7 @@
 //! - [`route`] — the closed set of routes.
 //! - [`server`] — the two ports and graceful shutdown; `conn` (accept loop, a connection's
 //!   clocks, the cap), `stack` (the protective layers, in one place), `lifecycle` (a request's
-//!   life), `fault` (faults at the socket), `ops` (ops routes).
+//!   life), `timer` (the precise timer), `fault` (faults at the socket), `ops` (ops routes).
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life

@@ -7,6 +7,7 @@ pub mod fault;
 pub mod lifecycle;
 pub mod ops;
 pub mod stack;
+pub mod timer;
 
 use std::future::Future;
 use std::io;
@@ -49,6 +50,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
     pub drain: watch::Receiver<bool>,
+    /// Waits until a decided moment (`--timer-precision`); this server's own, see [`timer`].
+    pub timer: timer::Timer,
 }
 
 impl State {
@@ -123,6 +126,7 @@ impl Server {
             },
         });
         let metrics = Arc::new(Metrics::new());
+        let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
             engine,
@@ -131,6 +135,7 @@ impl Server {
             metrics,
             ready: AtomicBool::new(true),
             drain,
+            timer,
         });
         Ok(Server {
             listener,
