@@ -1,11 +1,13 @@
 //! Serving: binding, the two ports, graceful shutdown. Connections (accept loop, clocks, cap)
 //! are in [`conn`], the protective layers in [`stack`], the request lifecycle in
-//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`].
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], the warning about
+//! repeated payments in `repeats`.
 
 pub mod conn;
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+mod repeats;
 pub mod stack;
 pub mod timer;
 
@@ -178,6 +180,7 @@ impl Server {
 
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
+        let repeats = tokio::spawn(repeats::watch(state.clone()));
         let admin = admin.map(|admin| {
             let serve = Arc::new(Port {
                 state: state.clone(),
@@ -209,6 +212,7 @@ impl Server {
         reloader.abort();
         lateness.abort();
         let _ = draining_tx.send(true);
+        repeats.abort();
         let grace = config.shutdown_grace;
         // Delayed requests are answered a little before the grace ends, so their responses
         // are written before the process exits.

@@ -109,7 +109,8 @@ impl ResponseForPanic for PanicAnswer {
             "a request handler panicked (a gazua bug); answered 500"
         );
         let name = "FAILED_INTERNAL_SYSTEM_PROCESSING";
-        let code = codes::lookup(name).map_or(ReplyCode::Custom, ReplyCode::Known);
+        let code =
+            codes::lookup(name).map_or(ReplyCode::Custom(codes::CodeKind::Error), ReplyCode::Known);
         let reply = error_reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             code,
