@@ -158,7 +158,11 @@ async fn a_misspelt_tag_is_a_400_and_lookalike_text_is_not() {
             "{text}"
         );
     }
-    for legit in ["[Gazua Store] socks", "[gaza: news] socks", "[SALE] outcome"] {
+    for legit in [
+        "[Gazua Store] socks",
+        "[gaza: news] socks",
+        "[SALE] outcome",
+    ] {
         let body = confirm_body(legit);
         let reply = send(server.addr, "POST", "/v1/payments/confirm", &[], &body).await;
         assert_eq!(reply.status, StatusCode::OK, "{legit}: {:?}", reply.body);

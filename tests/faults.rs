@@ -166,7 +166,11 @@ async fn dribble_ends_by_max_latency_with_the_whole_body() {
     assert_eq!(status_line(&end.bytes), "HTTP/1.1 200 OK");
     let (length, body) = split(&end.bytes);
     assert!(length > 500, "a body of {length} bytes");
-    assert_eq!(length, body.len(), "the rest of the body is sent at the cap");
+    assert_eq!(
+        length,
+        body.len(),
+        "the rest of the body is sent at the cap"
+    );
     assert!(
         serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
         "a whole JSON answer"

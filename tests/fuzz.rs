@@ -99,27 +99,17 @@ fn piece(kind: &str) -> impl Strategy<Value = String> + use<> {
 
 const FIELDS: &[&str] = &["outcome", "latency", "fault", "status", "profile", "key"];
 
-const HEADER_NAMES: &[&str] = &[
-    "x-gazua",
-    "x-gazua-latency",
-    "x-gazua-outcome",
-    "x-gazua-fault",
-    "x-gazua-status",
-    "x-gazua-profile",
-    "x-gazua-key",
-    "tosspayments-test-code",
-    "x-envoy-fault-delay-request",
-    "x-envoy-fault-delay-request-percentage",
-    "x-envoy-fault-abort-request",
-    "x-envoy-fault-abort-request-percentage",
-    "x-envoy-fault-throughput-response",
-    "x-envoy-fault-throughput-response-percentage",
-    "idempotency-key",
-    "accept-language",
-    "authorization",
-    "content-type",
-    "traceparent",
-];
+/// Gazua's directive headers and a few others a PG request carries.
+fn header_names() -> Vec<&'static str> {
+    let others = [
+        "idempotency-key",
+        "accept-language",
+        "authorization",
+        "content-type",
+        "traceparent",
+    ];
+    [&gazua_pay::directive::headers::NAMES[..], &others].concat()
+}
 
 /// Routes as `(method, path)`; `{}` takes a random segment.
 const ROUTES: &[(&str, &str)] = &[
@@ -173,7 +163,7 @@ fn compound() -> impl Strategy<Value = String> {
 /// A header and its value: ours mostly, with values meant for it mostly.
 fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
     prop_oneof![
-        8 => prop::sample::select(HEADER_NAMES).prop_flat_map(|name| {
+        8 => prop::sample::select(header_names()).prop_flat_map(|name| {
             let value = if name == "x-gazua" {
                 compound().boxed()
             } else {
@@ -183,7 +173,7 @@ fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
         }),
         1 => ("x-gazua[a-z0-9-]{0,8}", "[ -~]{0,12}".prop_map(String::into_bytes)),
         1 => (
-            prop::sample::select(HEADER_NAMES).prop_map(str::to_owned),
+            prop::sample::select(header_names()).prop_map(str::to_owned),
             prop::collection::vec(any::<u8>(), 0..48)
         ),
     ]
@@ -191,15 +181,11 @@ fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
 
 /// Text that often holds a tag: the marker in any case, misspelt, or unclosed.
 fn text() -> impl Strategy<Value = String> {
-    let marker = prop::sample::select(&[
-        "[gazua:",
-        "[Gazua:",
-        "[GAZUA: ",
-        "[gazau:",
-        "[gazua ",
-        "[ gazua:",
-        "[",
-    ][..]);
+    let marker = prop::sample::select(
+        &[
+            "[gazua:", "[Gazua:", "[GAZUA: ", "[gazau:", "[gazua ", "[ gazua:", "[",
+        ][..],
+    );
     prop_oneof![
         3 => "\\PC{0,16}",
         2 => ("\\PC{0,6}", marker, compound(), prop::sample::select(&["]", "", "] tail"][..]))
@@ -221,7 +207,10 @@ fn json() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
             prop::collection::vec(
                 (
-                    prop_oneof![prop::sample::select(KEYS).prop_map(str::to_owned), "\\PC{0,6}"],
+                    prop_oneof![
+                        prop::sample::select(KEYS).prop_map(str::to_owned),
+                        "\\PC{0,6}"
+                    ],
                     inner
                 ),
                 0..6
@@ -400,31 +389,40 @@ fn random_requests_get_no_5xx_and_no_dropped_connection_unless_asked() {
         failure_persistence: None,
         ..Config::default()
     });
+    let done = Cell::new(0u32);
     let result = runner.run(&case(), |case| {
+        done.set(done.get() + 1);
+        if done.get().is_multiple_of(100_000) {
+            eprintln!(
+                "fuzz: {} cases after {:.0} s",
+                done.get(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         let (request, allowed) = build(&case);
+        // A keep-alive connection, reused while it stays open.
+        let mut slot = sender.take();
         let outcome = rt.block_on(async {
-            // A keep-alive connection, reused while it stays open.
-            let mut slot = sender.borrow_mut();
             let open = match slot.as_mut() {
                 Some(s) => s.ready().await.is_ok(),
                 None => false,
             };
             let fresh = !open;
             if fresh {
-                *slot = Some(common::connect(addr).await);
+                slot = Some(common::connect(addr).await);
             }
-            let s = slot.as_mut().unwrap();
-            let answer = exchange(s, request.clone()).await;
-            match answer {
+            let s = slot.as_mut().expect("a connection");
+            match exchange(s, request.clone()).await {
                 // The server may close a reused connection between two requests (after an
                 // answer whose request body it did not read): one retry on a fresh one.
                 Err(_) if !fresh => {
-                    *slot = Some(common::connect(addr).await);
-                    exchange(slot.as_mut().unwrap(), request).await
+                    let s = slot.insert(common::connect(addr).await);
+                    exchange(s, request).await
                 }
                 other => other,
             }
         });
+        sender.replace(slot);
         match outcome {
             Ok((status, body)) => {
                 let code = serde_json::from_slice::<Value>(&body)
@@ -476,7 +474,10 @@ fn random_requests_get_no_5xx_and_no_dropped_connection_unless_asked() {
         tally.server_error_asked.get(),
         tally.broken_asked.get(),
     );
-    eprintln!("fuzz: answers by status and code: {:?}", tally.codes.borrow());
+    eprintln!(
+        "fuzz: answers by status and code: {:?}",
+        tally.codes.borrow()
+    );
     if let Err(failure) = result {
         panic!("{failure}");
     }

@@ -288,7 +288,7 @@ fn parse_mix<'a, T>(
     loop {
         let start = c.pos();
         if entries.len() == MAX_ITEMS {
-            return Err(too_many(&mut c, start, &format!("{what}s in a list")));
+            return Err(too_many(&c, start, &format!("{what}s in a list")));
         }
         let weight = c.weight()?;
         let value = item(&mut c)?;

@@ -708,7 +708,9 @@ impl Percentiles {
         let above = format!("above p{}={}", fmt_percent(p), Canonical(highest));
         let upper = match self.max {
             Some(max) => format!("{above}: up to max={}", Canonical(max)),
-            None => format!("{above}: the last segment continued (no max=), capped by --max-latency"),
+            None => {
+                format!("{above}: the last segment continued (no max=), capped by --max-latency")
+            }
         };
         [lower, upper]
     }
@@ -985,14 +987,7 @@ mod tests {
         let v = samples(text, N);
         // In rank: the share of samples at or below each point is its percentile, within 5
         // standard errors of a binomial count.
-        for (p, at) in [(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)] {
-            let share = v.partition_point(|x| *x <= at) as f64 / N as f64;
-            let bound = 5.0 * (p * (1.0 - p) / N as f64).sqrt();
-            assert!(
-                (share - p).abs() <= bound,
-                "{share} at {at}ms, expected {p}"
-            );
-        }
+        in_rank(&v, &[(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)]);
         // In value, within 1%. Above p99 the quantile function climbs to max=3s within 1% of
         // rank, so one standard error of p99's rank (0.02%) is 24ms there; the p99.9 of an
         // extra point with a gentler climb is checked instead.
@@ -1006,9 +1001,7 @@ mod tests {
         near(q(&v, 0.99), 900.0, 0.01);
         near(q(&v, 0.999), 1000.0, 0.01);
         // Exactly, at the knots.
-        let Expr::One(Shape::Percentiles(p)) = Latency::parse(text).unwrap().expr else {
-            panic!("percentiles")
-        };
+        let p = percentiles_of(text);
         assert!((p.quantile(0.5) - 0.080).abs() < 1e-12);
         assert!((p.quantile(0.9) - 0.200).abs() < 1e-12);
         assert!((p.quantile(0.99) - 0.900).abs() < 1e-12);
@@ -1016,6 +1009,28 @@ mod tests {
         assert!((p.quantile(0.995) - 0.9f64.sqrt() * 3f64.sqrt()).abs() < 1e-9);
         // Log-linear between points.
         assert!((p.quantile(0.7) - (0.08f64 * 0.2).sqrt()).abs() < 1e-12);
+    }
+
+    /// The share of sorted samples at or below each `(p, ms)` is `p`, within 5 standard
+    /// errors of a binomial count.
+    #[track_caller]
+    fn in_rank(sorted: &[f64], points: &[(f64, f64)]) {
+        let n = sorted.len() as f64;
+        for &(p, at) in points {
+            let share = sorted.partition_point(|x| *x <= at) as f64 / n;
+            let bound = 5.0 * (p * (1.0 - p) / n).sqrt();
+            assert!(
+                (share - p).abs() <= bound,
+                "{share} at {at}ms, expected {p}"
+            );
+        }
+    }
+
+    fn percentiles_of(text: &str) -> Percentiles {
+        match Latency::parse(text).unwrap().expr {
+            Expr::One(Shape::Percentiles(p)) => p,
+            other => panic!("{other:?} is not percentiles"),
+        }
     }
 
     /// The log-normal through p50=80ms and p90=200ms: what the lower tail below p50 follows.
@@ -1038,15 +1053,9 @@ mod tests {
         // Nothing like the old ramp to 0: the fastest of 200,000 is still milliseconds.
         assert!(v[0] > 2.0, "{}", v[0]);
         // The given quantiles are still reproduced: in rank, within 5 standard errors.
-        for (p, at) in [(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)] {
-            let share = v.partition_point(|x| *x <= at) as f64 / N as f64;
-            let bound = 5.0 * (p * (1.0 - p) / N as f64).sqrt();
-            assert!((share - p).abs() <= bound, "{share} at {at}ms, expected {p}");
-        }
+        in_rank(&v, &[(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)]);
         // And exactly, at the knots; the tail meets the lowest point without a jump.
-        let Expr::One(Shape::Percentiles(p)) = Latency::parse(text).unwrap().expr else {
-            panic!("percentiles")
-        };
+        let p = percentiles_of(text);
         for (u, x) in [(0.5, 0.080), (0.9, 0.200), (0.99, 0.900)] {
             assert!((p.quantile(u) - x).abs() < 1e-12, "{u}");
         }
@@ -1055,17 +1064,9 @@ mod tests {
 
         // min= (even min=0) keeps the documented ramp from min: linear from 0, log-linear
         // from above 0.
-        let Expr::One(Shape::Percentiles(p)) =
-            Latency::parse("percentiles(p50=80ms, p90=200ms, min=0)").unwrap().expr
-        else {
-            panic!("percentiles")
-        };
+        let p = percentiles_of("percentiles(p50=80ms, p90=200ms, min=0)");
         assert!((p.quantile(0.25) - 0.040).abs() < 1e-12);
-        let Expr::One(Shape::Percentiles(p)) =
-            Latency::parse("percentiles(p50=80ms, p90=200ms, min=20ms)").unwrap().expr
-        else {
-            panic!("percentiles")
-        };
+        let p = percentiles_of("percentiles(p50=80ms, p90=200ms, min=20ms)");
         assert!((p.quantile(0.25) - 0.040).abs() < 1e-12);
     }
 
@@ -1329,7 +1330,10 @@ mod tests {
             "{e}"
         );
         // The argument past the cap is named, with its place in the text.
-        assert!(e.contains("at 'p2.00=101us'") && e.contains("(byte "), "{e}");
+        assert!(
+            e.contains("at 'p2.00=101us'") && e.contains("(byte "),
+            "{e}"
+        );
         let mixture: Vec<String> = (0..=MAX_ITEMS).map(|_| "1% 1ms".to_owned()).collect();
         let e = err(&mixture.join(" + "));
         assert!(e.contains("at most 100 parts in a mixture"), "{e}");
@@ -1358,7 +1362,10 @@ mod tests {
         text.push_str("50% 2");
         let e = err(&text);
         assert!(e.contains("at '2' in '…"), "{e}");
-        assert!(e.contains(&format!("' (byte {} of {})", text.len() - 1, text.len())), "{e}");
+        assert!(
+            e.contains(&format!("' (byte {} of {})", text.len() - 1, text.len())),
+            "{e}"
+        );
         assert!(e.len() < 400, "{}", e.len());
     }
 

@@ -207,7 +207,12 @@ mod tests {
         let text = preview(&latency, 0, 7, Duration::from_secs(60));
         assert!(text.contains("below p50=80ms: from min=10ms up"), "{text}");
         assert!(text.contains("above p50=80ms: up to max=1s"), "{text}");
-        let text = preview(&Latency::parse("120ms").unwrap(), 0, 7, Duration::from_secs(1));
+        let text = preview(
+            &Latency::parse("120ms").unwrap(),
+            0,
+            7,
+            Duration::from_secs(1),
+        );
         assert!(!text.contains("tail"), "{text}");
     }
 

@@ -235,7 +235,12 @@ mod tests {
     async fn dribble_trickles_at_its_rate() {
         let (_tx, drain) = watch::channel(false);
         let start = Instant::now();
-        let body = Dribble::new(Bytes::from(vec![b'x'; 1000]), 1000, drain, start + ms(60_000));
+        let body = Dribble::new(
+            Bytes::from(vec![b'x'; 1000]),
+            1000,
+            drain,
+            start + ms(60_000),
+        );
         let got = frames(GazuaBody::Dribble(Box::new(body)), start).await;
         // 10 bytes every 10 ms: 100 frames, the last at 990 ms.
         assert_eq!(got.len(), 100);
