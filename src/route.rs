@@ -1,6 +1,8 @@
 //! The closed set of routes Gazua answers: the metrics' `route` label, the profile's
 //! `routes.*` keys and part of the determinism seed all come from here, never from request text.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,7 +63,7 @@ impl Route {
     }
 
     /// Money-moving routes take the profile's defaults; the others only what is asked of them
-    /// specifically (SPEC §3).
+    /// specifically.
     pub fn moves_money(self) -> bool {
         matches!(self, Route::Confirm | Route::Cancel | Route::BillingCharge)
     }
@@ -71,8 +73,11 @@ impl Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target<'a> {
     pub route: Route,
-    /// `paymentKey`, `orderId` or `billingKey` taken from the path.
-    pub param: Option<&'a str>,
+    /// `paymentKey`, `orderId` or `billingKey` taken from the path, percent-decoded (a key
+    /// such as `결제-1` arrives as `%EA%B2%B0%EC%A0%9C-1`). `None` where the route has no
+    /// parameter, or where the decoded bytes are not UTF-8: such a path names no payment, and
+    /// the route answers as the PG does for an unknown one.
+    pub param: Option<Cow<'a, str>>,
     /// The inquiry is by `orderId` rather than by `paymentKey`.
     pub by_order: bool,
     /// The path exists but not for this method.
@@ -104,10 +109,18 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Target<'a> {
     let wrong_method = route != Route::Unknown && method != expected;
     Target {
         route,
-        param,
+        param: param.and_then(decode),
         by_order,
         wrong_method,
     }
+}
+
+/// A path segment percent-decoded; borrowed when it has no escapes. `None` when the decoded
+/// bytes are not UTF-8.
+fn decode(segment: &str) -> Option<Cow<'_, str>> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
 }
 
 #[cfg(test)]
@@ -167,12 +180,29 @@ mod tests {
         for (method, path, route_, param, by_order) in cases {
             let target = route(&method.parse().unwrap(), path);
             assert_eq!(
-                (target.route, target.param, target.by_order),
+                (target.route, target.param.as_deref(), target.by_order),
                 (route_, param, by_order),
                 "{path}"
             );
         }
         assert!(route(&Method::GET, "/v1/payments/confirm").wrong_method);
         assert!(!route(&Method::POST, "/v1/payments/confirm").wrong_method);
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        let target = route(&Method::GET, "/v1/payments/%EA%B2%B0%EC%A0%9C-1");
+        assert_eq!(target.param.as_deref(), Some("결제-1"));
+        let target = route(&Method::POST, "/v1/payments/a%2Fb%20c/cancel");
+        assert_eq!(
+            (target.route, target.param.as_deref()),
+            (Route::Cancel, Some("a/b c"))
+        );
+        // Not UTF-8 once decoded: the route stands, naming no payment.
+        let target = route(&Method::GET, "/v1/payments/orders/%FF%FEorder");
+        assert_eq!((target.route, target.param), (Route::Inquiry, None));
+        // No escapes: borrowed, no allocation.
+        let target = route(&Method::GET, "/v1/payments/pk_1");
+        assert!(matches!(target.param, Some(Cow::Borrowed("pk_1"))));
     }
 }

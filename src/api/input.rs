@@ -102,6 +102,9 @@ pub enum Problem {
         expected: u64,
         got: u64,
     },
+    /// A payment method Gazua does not model (it models cards), as given (at most 40
+    /// characters of it).
+    UnsupportedMethod(String),
 }
 
 impl Problem {
@@ -133,6 +136,9 @@ impl Problem {
                 AmountMismatch { expected, got } => format!(
                     "잘못된 요청입니다. amount: 결제 금액({expected})과 요청 금액({got})이 일치하지 않습니다."
                 ),
+                UnsupportedMethod(m) => format!(
+                    "잘못된 요청입니다. method: '{m}' 결제수단은 지원하지 않습니다. (Gazua는 카드 결제만 제공합니다: 카드 또는 CARD)"
+                ),
             },
             Lang::En => match self {
                 NotJson(e) => format!("The request is invalid: the body is not valid JSON: {e}"),
@@ -161,6 +167,9 @@ impl Problem {
                 ),
                 AmountMismatch { expected, got } => format!(
                     "The request is invalid: amount {got} does not match the payment's amount {expected}."
+                ),
+                UnsupportedMethod(m) => format!(
+                    "The request is invalid: method '{m}' is not supported; Gazua models card payments only (expected 카드 or CARD)."
                 ),
             },
         }
@@ -218,6 +227,36 @@ pub fn optional_text<'a>(
             expected: "a string",
             got: other.type_name(),
         }),
+    }
+}
+
+/// The payment methods Gazua models: cards, by the PG's Korean name or its English one.
+/// Anything else — the PG's other methods (`VIRTUAL_ACCOUNT`/가상계좌, `TRANSFER`/계좌이체,
+/// `MOBILE_PHONE`/휴대폰, easy pay, gift certificates) included — is refused by name rather
+/// than answered with a card payment the SUT did not ask for.
+pub const CARD_METHODS: [&str; 2] = ["카드", "CARD"];
+
+/// A `method` field, when the body has one: a card, else [`Problem::UnsupportedMethod`].
+pub fn optional_method(value: Option<Loose<'_>>) -> Result<(), Problem> {
+    let Some(method) = optional_text("method", value, 40)? else {
+        return Ok(());
+    };
+    let method = method.trim();
+    if CARD_METHODS
+        .iter()
+        .any(|card| method.eq_ignore_ascii_case(card))
+    {
+        Ok(())
+    } else {
+        Err(Problem::UnsupportedMethod(method.to_owned()))
+    }
+}
+
+/// A required `method` field (`POST /v1/payments`): a card.
+pub fn method(value: Option<Loose<'_>>) -> Result<(), Problem> {
+    match value {
+        None => Err(Problem::Missing("method")),
+        some => optional_method(some),
     }
 }
 

@@ -5,6 +5,10 @@
 //! The routes never hold a record across calls: they look at one under its lock ([`Ledger::view`])
 //! or change it in one step ([`Ledger::modify`]), which a shared ledger implements as
 //! read–apply–compare-and-set.
+//!
+//! An `Idempotency-Key` is claimed in one step too ([`Ledger::reserve`]: reserved, in flight,
+//! or the stored answer), so that of many requests sharing a key exactly one is processed; a
+//! shared ledger implements it as one server-side script (set-if-absent, else return the entry).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -14,7 +18,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::ReplyCode;
+use super::{Lang, ReplyCode};
 use crate::directive::CodeName;
 
 /// A payment's lifecycle status (reference §1.8).
@@ -81,11 +85,13 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// A new payment (`READY`, nothing approved). `key` is at most 200 bytes and `order_id` at
-    /// most 64 (the routes validate both).
+    /// A new payment (`READY`, nothing approved). The routes validate `key` (at most 200
+    /// characters, so at most 800 bytes) and `order_id` (at most 64 ASCII characters); the
+    /// record holds both whole, since every lookup compares the whole key. The cuts below only
+    /// keep the length fields honest should a caller skip validation.
     pub fn new(key: &str, order_id: &str, order_name: Option<&str>, amount: u64, at: i64) -> Self {
-        let key = &key[..floor_char(key, 200)];
-        let order_id = &order_id[..floor_char(order_id, 255)];
+        let key = &key[..floor_char(key, usize::from(u16::MAX))];
+        let order_id = &order_id[..floor_char(order_id, usize::from(u8::MAX))];
         let name = order_name.unwrap_or("");
         let mut text = String::with_capacity(key.len() + order_id.len() + name.len());
         text.push_str(key);
@@ -134,14 +140,42 @@ fn floor_char(s: &str, max: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub status: StatusCode,
-    pub body: Bytes,
+    pub body: StoredBody,
     pub code: ReplyCode,
     /// Unix milliseconds at which the first request's answer is due: before it, a repeat is
-    /// still "being processed" (409).
+    /// still "being processed" (409), so a replay is never earlier than the original.
     pub ready_at_ms: i64,
     /// Unix seconds of the first use, for the PG's 15-day validity.
     pub stored_at: i64,
 }
+
+/// The body of a stored answer, kept compact: a payment object is a snapshot of the record
+/// (about a tenth of its JSON) rendered again on replay — rendering is a pure function of the
+/// record and the language, so the replay is byte for byte the first answer. A shared ledger
+/// may keep either form (rendered bytes are the simpler one to ship).
+#[derive(Debug, Clone)]
+pub enum StoredBody {
+    Payment(Box<Payment>, Lang),
+    /// Anything else (short error bodies), as sent.
+    Rendered(Bytes),
+}
+
+/// What [`Ledger::reserve`] found for an idempotency scope.
+#[derive(Debug, Clone)]
+pub enum Reservation {
+    /// Nothing was there: the caller now holds the scope, and must either
+    /// [`remember`](Ledger::remember) its answer or [`release`](Ledger::release) it.
+    Reserved,
+    /// Another request holds the scope and has not answered yet.
+    InFlight,
+    /// The first request's answer.
+    Stored(Stored),
+}
+
+/// A reservation neither kept nor released within this long lapses (a shared ledger's
+/// instance that died mid-request must not block the key for 15 days). The memory ledger
+/// releases on every path (a drop guard), so this is its backstop only.
+pub const RESERVATION_TTL_MS: i64 = 60_000;
 
 /// How long the PG honours an `Idempotency-Key`.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 15 * 24 * 3600;
@@ -163,11 +197,17 @@ pub trait Ledger: Send + Sync {
     /// nothing.
     fn modify(&self, key: &str, f: &mut dyn FnMut(&mut Option<Payment>));
 
-    /// The answer stored for an idempotency scope, if still valid at `now` (unix seconds).
-    fn replay(&self, scope: u64, now: i64) -> Option<Stored>;
+    /// Claims an idempotency scope at `now_ms` (unix milliseconds), atomically: reserves it
+    /// if it is free (never used, its answer past the 15-day validity, or a reservation past
+    /// [`RESERVATION_TTL_MS`]), else says who has it.
+    fn reserve(&self, scope: u64, now_ms: i64) -> Reservation;
 
-    /// Stores the first answer for an idempotency scope.
+    /// Stores the answer of the request that reserved the scope.
     fn remember(&self, scope: u64, stored: Stored);
+
+    /// Gives a reserved scope up without an answer (the request's answer is not one to
+    /// replay, or it never got one), so the next request with the key is processed.
+    fn release(&self, scope: u64);
 }
 
 /// Remembers nothing: every request is judged on its own.
@@ -190,11 +230,13 @@ impl Ledger for StatelessLedger {
         f(&mut None)
     }
 
-    fn replay(&self, _scope: u64, _now: i64) -> Option<Stored> {
-        None
+    fn reserve(&self, _scope: u64, _now_ms: i64) -> Reservation {
+        Reservation::Reserved
     }
 
     fn remember(&self, _scope: u64, _stored: Stored) {}
+
+    fn release(&self, _scope: u64) {}
 }
 
 /// Keys of the shard maps are already xxh3 hashes: one multiply is enough to spread them (the
@@ -239,10 +281,12 @@ impl<V> Bounded<V> {
         }
     }
 
-    /// Inserts a new entry, returning the one evicted to make room.
-    fn insert(&mut self, hash: u64, value: V) -> Option<V> {
+    /// Inserts an entry, returning the values it displaced: the oldest one evicted to make
+    /// room, and the one it replaced under the same hash.
+    fn insert(&mut self, hash: u64, value: V) -> [Option<V>; 2] {
         let mut evicted = None;
         if !self.map.contains_key(&hash) {
+            // Stale places (removed entries) are skipped; one live entry goes at most.
             while self.map.len() >= self.capacity {
                 let Some(old) = self.order.pop_front() else {
                     break;
@@ -251,8 +295,18 @@ impl<V> Bounded<V> {
             }
             self.order.push_back(hash);
         }
-        self.map.insert(hash, value);
-        evicted
+        [evicted, self.map.insert(hash, value)]
+    }
+
+    /// Removes an entry. Its place in the insertion order goes stale; once stale places
+    /// outnumber live ones the order is compacted, so removals cannot grow it without bound.
+    fn remove(&mut self, hash: u64) -> Option<V> {
+        let removed = self.map.remove(&hash);
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.order.retain(|h| map.contains_key(h));
+        }
+        removed
     }
 }
 
@@ -263,7 +317,14 @@ pub struct MemoryLedger {
     payments: Vec<Shard<Bounded<Payment>>>,
     /// `hash(orderId)` → `hash(paymentKey)` of its latest payment.
     orders: Vec<Shard<FastMap<u64>>>,
-    answers: Vec<Shard<Bounded<Stored>>>,
+    answers: Vec<Shard<Bounded<Answer>>>,
+}
+
+/// An idempotency scope's entry: reserved by a request in flight, or its stored answer.
+enum Answer {
+    /// Reserved at this unix millisecond.
+    InFlight(i64),
+    Stored(Stored),
 }
 
 /// One shard's lock on a cache line of its own: neighbouring shards locked by two cores at
@@ -339,12 +400,26 @@ impl Ledger for MemoryLedger {
         let existing = shard.map.get_mut(&hash).filter(|p| p.key() == key);
         if let Some(record) = existing {
             // Take it out of the map only for the call; nearly always it stays.
-            let mut slot = Some(std::mem::replace(record, Payment::new("", "", None, 0, 0)));
+            let taken = std::mem::replace(record, Payment::new("", "", None, 0, 0));
+            let order_hash = xxh3_64(taken.order_id().as_bytes());
+            let mut slot = Some(taken);
             f(&mut slot);
             match slot {
-                Some(p) => *record = p,
+                Some(p) => {
+                    let new_order = xxh3_64(p.order_id().as_bytes());
+                    *record = p;
+                    if new_order != order_hash {
+                        // The routes never move a payment to another order; should one, the
+                        // index follows it.
+                        drop(shard);
+                        self.forget_order(order_hash, hash);
+                        lock(&self.orders[Self::shard(new_order)]).insert(new_order, hash);
+                    }
+                }
                 None => {
-                    shard.map.remove(&hash);
+                    shard.remove(hash);
+                    drop(shard);
+                    self.forget_order(order_hash, hash);
                 }
             }
             return;
@@ -355,31 +430,64 @@ impl Ledger for MemoryLedger {
             return;
         };
         let order_hash = xxh3_64(payment.order_id().as_bytes());
-        let evicted = shard.insert(hash, payment);
+        // Whatever the new record displaces (the oldest, or another key with the same hash)
+        // leaves the order index with it: the index never outgrows the payments.
+        let displaced = shard.insert(hash, payment);
         drop(shard);
         // Lock order is always payments → orders, never the reverse while holding both.
-        if let Some(old) = evicted {
-            let old_order = xxh3_64(old.order_id().as_bytes());
-            let old_key = xxh3_64(old.key().as_bytes());
-            let mut orders = lock(&self.orders[Self::shard(old_order)]);
-            if orders.get(&old_order) == Some(&old_key) {
-                orders.remove(&old_order);
-            }
-        }
+        self.forget_orders(displaced);
         lock(&self.orders[Self::shard(order_hash)]).insert(order_hash, hash);
     }
 
-    fn replay(&self, scope: u64, now: i64) -> Option<Stored> {
-        let shard = lock(&self.answers[Self::shard(scope)]);
-        shard
-            .map
-            .get(&scope)
-            .filter(|s| now - s.stored_at < IDEMPOTENCY_TTL_SECS)
-            .cloned()
+    fn reserve(&self, scope: u64, now_ms: i64) -> Reservation {
+        let mut shard = lock(&self.answers[Self::shard(scope)]);
+        let found = match shard.map.get(&scope) {
+            Some(Answer::InFlight(since)) if now_ms - since < RESERVATION_TTL_MS => {
+                Reservation::InFlight
+            }
+            Some(Answer::Stored(s)) if now_ms / 1000 - s.stored_at < IDEMPOTENCY_TTL_SECS => {
+                Reservation::Stored(s.clone())
+            }
+            _ => Reservation::Reserved,
+        };
+        if let Reservation::Reserved = found {
+            shard.insert(scope, Answer::InFlight(now_ms));
+        }
+        found
     }
 
     fn remember(&self, scope: u64, stored: Stored) {
-        lock(&self.answers[Self::shard(scope)]).insert(scope, stored);
+        lock(&self.answers[Self::shard(scope)]).insert(scope, Answer::Stored(stored));
+    }
+
+    fn release(&self, scope: u64) {
+        let mut shard = lock(&self.answers[Self::shard(scope)]);
+        if let Some(Answer::InFlight(_)) = shard.map.get(&scope) {
+            shard.remove(scope);
+        }
+    }
+}
+
+impl MemoryLedger {
+    /// Drops the order-index entries that still point at payments no longer recorded.
+    fn forget_orders(&self, gone: [Option<Payment>; 2]) {
+        for old in gone.into_iter().flatten() {
+            let order_hash = xxh3_64(old.order_id().as_bytes());
+            self.forget_order(order_hash, xxh3_64(old.key().as_bytes()));
+        }
+    }
+
+    fn forget_order(&self, order_hash: u64, key_hash: u64) {
+        let mut orders = lock(&self.orders[Self::shard(order_hash)]);
+        if orders.get(&order_hash) == Some(&key_hash) {
+            orders.remove(&order_hash);
+        }
+    }
+
+    /// Entries in the order index (bounded by the payments recorded).
+    #[cfg(test)]
+    pub(super) fn order_index_len(&self) -> usize {
+        self.orders.iter().map(|o| lock(o).len()).sum()
     }
 }
 
@@ -425,6 +533,81 @@ mod tests {
         assert_eq!(found.as_deref(), Some("key-1999"));
         let orders: usize = ledger.orders.iter().map(|o| lock(o).len()).sum();
         assert!(orders <= SHARDS, "order index bounded too: {orders}");
+    }
+
+    #[test]
+    fn a_key_longer_in_bytes_than_200_is_recorded_whole_and_found_again() {
+        let ledger = MemoryLedger::new(SHARDS);
+        // 100 characters, 300 bytes: the routes accept up to 200 characters.
+        let key = "결".repeat(100);
+        let mut created = 0;
+        for i in 0..500 {
+            // A confirm's step: create only when the key is unknown.
+            ledger.modify(&key, &mut |slot| {
+                if slot.is_none() {
+                    created += 1;
+                    *slot = Some(Payment::new(&key, &format!("order-{i}"), None, 1000, 0));
+                }
+            });
+        }
+        assert_eq!(created, 1, "the second lookup finds the first record");
+        let mut found = None;
+        ledger.view(&key, &mut |p| found = p.map(|p| p.key().len()));
+        assert_eq!(found, Some(300));
+        assert_eq!(ledger.order_index_len(), 1);
+    }
+
+    #[test]
+    fn the_order_index_never_outgrows_the_payments() {
+        let ledger = MemoryLedger::new(SHARDS);
+        for i in 0..2000 {
+            put(&ledger, &format!("key-{i}"), &format!("order-{i}"));
+            // A record replaced under its key by one of another order...
+            ledger.modify(&format!("key-{i}"), &mut |slot| {
+                *slot = Some(Payment::new(&format!("key-{i}"), "order-x", None, 1, 0))
+            });
+            // ...and records removed take their index entries with them.
+            if i % 3 == 0 {
+                ledger.modify(&format!("key-{i}"), &mut |slot| *slot = None);
+            }
+        }
+        assert!(ledger.order_index_len() <= SHARDS);
+        let places: usize = ledger.payments.iter().map(|s| lock(s).order.len()).sum();
+        assert!(
+            places <= 3 * SHARDS + 64 * SHARDS,
+            "insertion order bounded: {places}"
+        );
+    }
+
+    #[test]
+    fn one_request_reserves_a_scope_the_others_wait_then_replay() {
+        let ledger = MemoryLedger::new(100);
+        assert!(matches!(ledger.reserve(7, 1_000), Reservation::Reserved));
+        assert!(matches!(ledger.reserve(7, 1_001), Reservation::InFlight));
+        ledger.release(7);
+        assert!(matches!(ledger.reserve(7, 1_002), Reservation::Reserved));
+        let stored = Stored {
+            status: StatusCode::OK,
+            body: StoredBody::Rendered(Bytes::from_static(b"{}")),
+            code: ReplyCode::Ok,
+            ready_at_ms: 1_300,
+            stored_at: 1,
+        };
+        ledger.remember(7, stored);
+        ledger.release(7); // too late to release: the answer stays
+        assert!(matches!(
+            ledger.reserve(7, 1_003),
+            Reservation::Stored(s) if s.ready_at_ms == 1_300
+        ));
+        // A reservation nobody kept or released lapses.
+        assert!(matches!(ledger.reserve(8, 0), Reservation::Reserved));
+        assert!(matches!(
+            ledger.reserve(8, RESERVATION_TTL_MS),
+            Reservation::Reserved
+        ));
+        // An answer past the PG's 15-day validity is replaced.
+        let later = (1 + IDEMPOTENCY_TTL_SECS) * 1000;
+        assert!(matches!(ledger.reserve(7, later), Reservation::Reserved));
     }
 
     #[test]

@@ -47,7 +47,7 @@ use crate::route::{Route, Target};
 pub use custom::custom_reply;
 use input::{Loose, Problem};
 use keys::KeyMint;
-pub use ledger::{Ledger, MemoryLedger, StatelessLedger};
+pub use ledger::{Ledger, MemoryLedger, Reservation, StatelessLedger, StoredBody};
 
 /// The language of messages: Korean unless the client sends `Accept-Language: en-US`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +204,7 @@ impl Api {
                 self.key_tag(&key)
             }
             Route::Inquiry | Route::Cancel if !target.by_order => {
-                let key = target.param.filter(|k| k.starts_with(prefix))?;
+                let key = target.param.as_deref().filter(|k| k.starts_with(prefix))?;
                 Some(self.key_tag(key)?.map(latency_only))
             }
             _ => None,
@@ -241,43 +241,46 @@ impl Api {
             None
         };
         let now_ms = req.now.as_millisecond();
-        if let Some(scope) = scope
-            && let Some(stored) = self.ledger.replay(scope, req.now.as_second())
-        {
-            if now_ms < stored.ready_at_ms {
-                return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+        // Of the requests sharing an `Idempotency-Key`, the one that reserves it is processed;
+        // the others get 409 until its answer is due, and that same answer after.
+        let mut hold = None;
+        if let Some(scope) = scope {
+            match self.ledger.reserve(scope, now_ms) {
+                Reservation::Reserved => hold = Some(Hold::new(&*self.ledger, scope)),
+                Reservation::InFlight => {
+                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+                }
+                Reservation::Stored(stored) if now_ms < stored.ready_at_ms => {
+                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+                }
+                Reservation::Stored(stored) => return replay(stored),
             }
-            return Reply {
-                status: stored.status,
-                body: stored.body,
-                code: stored.code,
-                retry_after: None,
-            };
         }
+        // From here every early return drops `hold`, which releases the key.
         if decision.outcome == Outcome::Throttled {
             return code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang);
         }
         if posted && let Err(problem) = input::check_content_type(req.headers) {
             return problem_reply(&problem, lang);
         }
-        let reply = routes::answer(self, req, decision);
+        let (reply, shown) = routes::answer(self, req, decision, hold.is_some());
         // The first answer is kept for a repeat when it is final: an approval or a decline.
         // Errors and refusals are not, so a retry with the same key is processed again.
         let keep = reply.status.is_success() || matches!(decision.outcome, Outcome::Declined(_));
-        if let Some(scope) = scope
+        if let Some(hold) = hold
             && keep
         {
             let wait = i64::try_from(decision.latency.as_millis()).unwrap_or(i64::MAX);
-            self.ledger.remember(
-                scope,
-                ledger::Stored {
-                    status: reply.status,
-                    body: reply.body.clone(),
-                    code: reply.code,
-                    ready_at_ms: now_ms.saturating_add(wait),
-                    stored_at: req.now.as_second(),
+            hold.keep(ledger::Stored {
+                status: reply.status,
+                body: match shown {
+                    Some(payment) => StoredBody::Payment(Box::new(payment), lang),
+                    None => StoredBody::Rendered(reply.body.clone()),
                 },
-            );
+                code: reply.code,
+                ready_at_ms: now_ms.saturating_add(wait),
+                stored_at: req.now.as_second(),
+            });
         }
         reply
     }
@@ -316,6 +319,51 @@ impl Api {
     }
 }
 
+/// A reserved idempotency scope: released when dropped, unless its answer was kept. A drop
+/// guard, so that every way a request can end without an answer to keep (an error, a refusal,
+/// a panic unwinding) frees the key for the client's retry.
+struct Hold<'a> {
+    ledger: &'a dyn Ledger,
+    scope: Option<u64>,
+}
+
+impl<'a> Hold<'a> {
+    fn new(ledger: &'a dyn Ledger, scope: u64) -> Self {
+        Hold {
+            ledger,
+            scope: Some(scope),
+        }
+    }
+
+    fn keep(mut self, stored: ledger::Stored) {
+        if let Some(scope) = self.scope.take() {
+            self.ledger.remember(scope, stored);
+        }
+    }
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if let Some(scope) = self.scope.take() {
+            self.ledger.release(scope);
+        }
+    }
+}
+
+/// The stored first answer, as it was sent.
+fn replay(stored: ledger::Stored) -> Reply {
+    let body = match stored.body {
+        StoredBody::Payment(payment, lang) => Bytes::from(render::payment(&payment, lang)),
+        StoredBody::Rendered(body) => body,
+    };
+    Reply {
+        status: stored.status,
+        body,
+        code: stored.code,
+        retry_after: None,
+    }
+}
+
 /// Base64 with or without padding, standard or URL-safe alphabet.
 fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
     const CONFIG: GeneralPurposeConfig =
@@ -343,7 +391,7 @@ fn idempotency_scope(req: &ApiRequest<'_>) -> Result<Option<u64>, Reply> {
         key,
         req.method.as_str().as_bytes(),
         req.target.route.name().as_bytes(),
-        req.target.param.unwrap_or("").as_bytes(),
+        req.target.param.as_deref().unwrap_or("").as_bytes(),
         req.headers
             .get(http::header::AUTHORIZATION)
             .map_or(&b""[..], |v| v.as_bytes()),
@@ -407,12 +455,10 @@ fn problem_reply(problem: &Problem, lang: Lang) -> Reply {
 }
 
 /// The answer for a body over the server's `--max-body` limit (413 in the PG's error shape).
-pub fn body_too_large(limit: usize, lang: Lang) -> Reply {
+/// `GAZUA_BODY_TOO_LARGE`: a Gazua-own code, so English whatever the language (see `codes`).
+pub fn body_too_large(limit: usize, _lang: Lang) -> Reply {
     let info = known("GAZUA_BODY_TOO_LARGE");
-    let message = match lang {
-        Lang::Ko => format!("요청 본문이 너무 큽니다. 최대 {limit}바이트까지 보낼 수 있습니다."),
-        Lang::En => format!("The request body is too large: at most {limit} bytes are accepted."),
-    };
+    let message = format!("The request body is too large: at most {limit} bytes are accepted.");
     code_reply_with(info, &message)
 }
 

@@ -2,6 +2,7 @@
 //! to the ledger in one step, render the answer.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -22,13 +23,23 @@ use crate::route::Route;
 /// otherwise grow a record without bound.
 const MAX_CANCELS: usize = 64;
 
-pub(super) fn answer(api: &Api, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+/// The answer, and — when `keep` asks for it (an `Idempotency-Key` may store the answer) —
+/// the payment its 200 shows, so that a replay renders the same object again instead of
+/// keeping kilobytes of JSON.
+pub(super) fn answer(
+    api: &Api,
+    req: &ApiRequest<'_>,
+    decision: &Decision,
+    keep: bool,
+) -> (Reply, Option<Payment>) {
     let cx = Cx {
         api,
         req,
         outcome: &decision.outcome,
         lang: req.lang,
         now: req.now.as_second(),
+        keep,
+        shown: Cell::new(None),
     };
     let result = match req.target.route {
         Route::Create => cx.create(),
@@ -39,7 +50,9 @@ pub(super) fn answer(api: &Api, req: &ApiRequest<'_>, decision: &Decision) -> Re
         Route::BillingCharge => cx.billing_charge(),
         Route::Unknown | Route::Custom => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
     };
-    result.unwrap_or_else(|problem| problem_reply(&problem, req.lang))
+    let reply = result.unwrap_or_else(|problem| problem_reply(&problem, req.lang));
+    let shown = cx.shown.take().filter(|_| reply.status == StatusCode::OK);
+    (reply, shown)
 }
 
 struct Cx<'a> {
@@ -49,6 +62,9 @@ struct Cx<'a> {
     lang: Lang,
     /// Unix seconds of arrival.
     now: i64,
+    /// Keep a copy of the payment a 200 shows (in `shown`).
+    keep: bool,
+    shown: Cell<Option<Payment>>,
 }
 
 fn ok(body: Vec<u8>) -> Reply {
@@ -88,6 +104,8 @@ struct ConfirmBody<'a> {
     order_id: Option<Loose<'a>>,
     #[serde(borrow)]
     amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    method: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +147,8 @@ struct ChargeBody<'a> {
     customer_email: Option<Loose<'a>>,
     #[serde(borrow)]
     tax_free_amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    method: Option<Loose<'a>>,
 }
 
 /// `customerKey`: 2–255 characters of letters, digits and `- _ = . @`.
@@ -147,6 +167,14 @@ enum Step {
 }
 
 impl Cx<'_> {
+    /// A 200 with the payment object.
+    fn show(&self, p: &Payment) -> Reply {
+        if self.keep {
+            self.shown.set(Some(p.clone()));
+        }
+        ok(render::payment(p, self.lang))
+    }
+
     fn approved(&self) -> bool {
         matches!(self.outcome, Outcome::Approved | Outcome::Lost(_))
     }
@@ -154,7 +182,7 @@ impl Cx<'_> {
     /// `POST /v1/payments`: a `READY` payment with a minted, self-describing paymentKey.
     fn create(&self) -> Result<Reply, Problem> {
         let body: CreateBody = input::parse_body(self.req.body)?;
-        input::text("method", body.method, 20)?;
+        input::method(body.method)?;
         let amount = input::amount("amount", body.amount)?;
         let order_id = input::order_id(body.order_id)?;
         let order_name = input::text("orderName", body.order_name, 100)?;
@@ -183,7 +211,7 @@ impl Cx<'_> {
         let mut reply = None;
         self.api.ledger.modify(&key, &mut |slot| {
             let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-            reply = Some(ok(render::payment(&p, self.lang)));
+            reply = Some(self.show(&p));
             *slot = Some(p);
         });
         Ok(reply
@@ -196,6 +224,7 @@ impl Cx<'_> {
         let key = input::text("paymentKey", body.payment_key, keys::MAX_KEY_LEN)?;
         let order_id = input::order_id(body.order_id)?;
         let amount = input::amount("amount", body.amount)?;
+        input::optional_method(body.method)?;
         let minted = self.api.mint.read_payment(&key);
         let mut step = None;
         self.api.ledger.modify(&key, &mut |slot| {
@@ -211,7 +240,7 @@ impl Cx<'_> {
         // the costliest part of an answer, and other requests wait on that lock.
         Ok(match step {
             Some(Step::Answer(reply)) => reply,
-            Some(Step::Render(payment)) => ok(render::payment(&payment, self.lang)),
+            Some(Step::Render(payment)) => self.show(&payment),
             None => code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang),
         })
     }
@@ -257,7 +286,7 @@ impl Cx<'_> {
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Inquiry, self.outcome, self.lang));
         }
-        let Some(param) = self.req.target.param else {
+        let Some(param) = self.req.target.param.as_deref() else {
             return Ok(code_reply(known("NOT_FOUND_PAYMENT"), self.lang));
         };
         let mut reply = None;
@@ -284,7 +313,8 @@ impl Cx<'_> {
         let cancel_amount = input::optional_amount("cancelAmount", body.cancel_amount)?;
         let refundable = input::optional_non_negative("refundableAmount", body.refundable_amount)?;
         input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
-        let key = self.req.target.param.unwrap_or("");
+        // No key (the path's is not UTF-8 once percent-decoded) names no payment.
+        let key = self.req.target.param.as_deref().unwrap_or("");
         let minted = self.api.mint.read_payment(key);
         let mut reply = None;
         self.api.ledger.modify(key, &mut |slot| {
@@ -354,7 +384,7 @@ impl Cx<'_> {
         } else {
             Status::PartialCanceled
         };
-        ok(render::payment(p, self.lang))
+        self.show(p)
     }
 
     /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.
@@ -403,7 +433,11 @@ impl Cx<'_> {
         input::optional_text("customerName", body.customer_name, 100)?;
         input::optional_text("customerEmail", body.customer_email, 100)?;
         input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
-        let billing_key = self.req.target.param.unwrap_or("");
+        input::optional_method(body.method)?;
+        let Some(billing_key) = self.req.target.param.as_deref() else {
+            // The path's key is not UTF-8 once percent-decoded: no billing key is.
+            return Ok(code_reply(known("NOT_FOUND_BILLING"), self.lang));
+        };
         // A billing key Gazua did not mint is accepted as the SUT's own (load scripts replay
         // fixed keys); a minted one must be charged for its customer.
         if let Some(b) = self.api.mint.read_billing(billing_key)
@@ -455,7 +489,7 @@ impl Cx<'_> {
             }
             p.status = Status::Done;
             p.approved_at = Some(self.now);
-            reply = Some(ok(render::payment(&p, self.lang)));
+            reply = Some(self.show(&p));
             *slot = Some(p);
         });
         Ok(reply

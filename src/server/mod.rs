@@ -4,6 +4,7 @@
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+pub mod timer;
 
 use std::future::Future;
 use std::io;
@@ -46,6 +47,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
     pub drain: watch::Receiver<bool>,
+    /// Waits until a decided moment (`--timer-precision`); this server's own, see [`timer`].
+    pub timer: timer::Timer,
 }
 
 impl State {
@@ -120,6 +123,7 @@ impl Server {
             },
         });
         let metrics = Metrics::new();
+        let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
             engine,
@@ -128,6 +132,7 @@ impl Server {
             metrics,
             ready: AtomicBool::new(true),
             drain,
+            timer,
         });
         Ok(Server {
             listener,
@@ -180,7 +185,6 @@ impl Server {
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
-        tracing::info!(listen = %listener.local_addr()?, "serving");
 
         loop {
             // The permit comes before accept: past the limit, clients wait in the backlog
