@@ -1,9 +1,11 @@
 //! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
-//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`].
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], the warning about
+//! repeated payments in `repeats`.
 
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+mod repeats;
 pub mod timer;
 
 use std::future::Future;
@@ -181,6 +183,7 @@ impl Server {
 
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
+        let repeats = tokio::spawn(repeats::watch(state.clone()));
         let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
@@ -228,6 +231,7 @@ impl Server {
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
         lateness.abort();
+        repeats.abort();
         if let Some(admin) = admin {
             admin.abort();
         }
