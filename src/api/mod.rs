@@ -213,7 +213,7 @@ impl Api {
         if target.route == Route::Unknown {
             return None;
         }
-        if memchr::memmem::find(body, b"[gazua:").is_some() {
+        if crate::directive::headers::may_hold_tag(body) {
             let found = crate::directive::headers::find_tag(body)?;
             return Some(if target.route == Route::Create {
                 found.map(latency_only)

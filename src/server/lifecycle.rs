@@ -262,10 +262,12 @@ async fn deliver(
         // Half the JSON document: never valid JSON, whatever the answer was.
         Fault::Malformed => GazuaBody::full(reply.body.slice(..reply.body.len() / 2)),
         Fault::Truncated => GazuaBody::Short(Some(reply.body.slice(..reply.body.len() / 2))),
+        // Dribbling ends by arrival + --max-latency, like every other wait.
         Fault::Dribble { bytes_per_sec } => GazuaBody::Dribble(Box::new(Dribble::new(
             reply.body.clone(),
             bytes_per_sec,
             state.drain.clone(),
+            arrival + state.config.max_latency,
         ))),
         Fault::Hang => unreachable!("handled above"),
     };
