@@ -158,7 +158,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_MAX_LATENCY", default_value = "60s", value_parser = parse_dur)]
     pub max_latency: Duration,
 
-    /// Most connections open at once; further clients wait in the listen backlog.
+    /// Most connections open at once. At the cap the oldest connection that never sent a
+    /// request (else the oldest idle one) is closed to make room; only when every connection
+    /// is mid-request do further clients wait in the listen backlog.
     #[arg(long, env = "GAZUA_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
@@ -175,6 +177,16 @@ pub struct ServeArgs {
     /// load balancers' 60 s idle timeout, so they never race a close.
     #[arg(long, env = "GAZUA_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_dur)]
     pub idle_timeout: Duration,
+
+    /// How long a new connection may stay without sending a complete first request head
+    /// before it is closed (silent and slow-header clients).
+    #[arg(long, env = "GAZUA_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_dur)]
+    pub header_timeout: Duration,
+
+    /// How long a request body may take to arrive after its head; past it the request gets a
+    /// PG-shaped 408 and the connection closes.
+    #[arg(long, env = "GAZUA_BODY_TIMEOUT", default_value = "10s", value_parser = parse_dur)]
+    pub body_timeout: Duration,
 
     /// Log a warning when answers run this late past their decided moment (p99 over 10 s):
     /// Gazua itself has become the bottleneck and should be scaled out.
@@ -447,6 +459,8 @@ impl ServeArgs {
             max_body: self.max_body,
             shutdown_grace: self.shutdown_grace,
             idle_timeout: self.idle_timeout,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
             lateness_warn: self.lateness_warn,
             timer_precision: self.timer_precision.0,
             key_from: match self.key_from {

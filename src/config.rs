@@ -53,7 +53,12 @@ pub struct Config {
     pub max_connections: usize,
     pub max_body: usize,
     pub shutdown_grace: Duration,
+    /// How long an idle keep-alive connection is kept between requests.
     pub idle_timeout: Duration,
+    /// How long a new connection may take to send its first complete request head.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive, from its head's arrival.
+    pub body_timeout: Duration,
     /// Warn when the p99 timer lateness over a 10 s window passes this.
     pub lateness_warn: Duration,
     /// `--timer-precision`: the least gap between two wake-ups of the precise timer (`0` the
@@ -96,6 +101,8 @@ impl Config {
             max_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(90),
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
             lateness_warn: Duration::from_millis(5),
             timer_precision: Some(DEFAULT_TIMER_PRECISION),
             key_from: KeyFrom::None,

@@ -44,6 +44,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 use crate::codes::{self, CodeInfo, CodeKind};
 use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
@@ -233,7 +234,7 @@ impl Api {
         if target.route == Route::Unknown {
             return None;
         }
-        if memchr::memmem::find(body, b"[gazua:").is_some() {
+        if crate::directive::headers::may_hold_tag(body) {
             let found = crate::directive::headers::find_tag(body)?;
             return Some(if target.route == Route::Create {
                 found.map(latency_only)
@@ -389,7 +390,9 @@ impl Api {
             .position(|b| *b == b':')
             .ok_or_else(bad_format)?;
         match &self.secret_key {
-            Some(secret) if decoded[..colon] != *secret.as_bytes() => Err(unauthorized()),
+            Some(secret) if decoded[..colon].ct_eq(secret.as_bytes()).unwrap_u8() == 0 => {
+                Err(unauthorized())
+            }
             _ => Ok(()),
         }
     }

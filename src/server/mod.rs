@@ -1,11 +1,14 @@
-//! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
+//! Serving: binding, the two ports, graceful shutdown. Connections (accept loop, clocks, cap)
+//! are in [`conn`], the protective layers in [`stack`], the request lifecycle in
 //! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], the warning about
 //! repeated payments in `repeats`.
 
+pub mod conn;
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
 mod repeats;
+pub mod stack;
 pub mod timer;
 
 use std::future::Future;
@@ -17,23 +20,23 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, watch};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::api::redis_ledger::RedisLedger;
 use crate::api::{Api, ApiSettings, LedgerChoice};
 use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
-use crate::metrics::{GaugeGuard, Metrics};
+use crate::metrics::Metrics;
 use crate::profile::{ProfileError, Profiles};
 
-/// Largest request head hyper buffers (request line and headers); past it the client gets 431.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The admin port's connection cap: probes and scrapes need a handful; at the cap the oldest
+/// silent or idle connection is closed, as on the PG port.
+pub const ADMIN_MAX_CONNECTIONS: usize = 256;
 /// Listen backlog; the kernel caps it at `net.core.somaxconn`. Large, so a burst of 10k
 /// connections is queued rather than refused.
 const BACKLOG: u32 = 65_535;
@@ -45,7 +48,7 @@ pub struct State {
     /// The loaded profiles; reload swaps the whole registry at once.
     pub profiles: ArcSwap<Profiles>,
     pub api: Api,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// False from the moment shutdown starts: `/__gazua/ready` fails.
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
@@ -115,7 +118,7 @@ impl Server {
             max_latency: config.max_latency,
             boot: SystemTime::now(),
         };
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
         let api = Api::new(ApiSettings {
             secret_key: config.secret_key.clone(),
             seed: config.seed,
@@ -162,8 +165,9 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains: readiness fails, no new connections,
-    /// every in-flight request is answered within `--shutdown-grace`.
+    /// Serves until `shutdown` resolves, then drains: readiness fails, the PG port stops
+    /// accepting, every in-flight request is answered within `--shutdown-grace`. The admin
+    /// port keeps answering (`/__gazua/ready` 503) until the process exits.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             listener,
@@ -172,75 +176,48 @@ impl Server {
             drain_tx,
         } = self;
         let config = &state.config;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            // hyper's header-read timeout also closes idle keep-alive connections once a timer
-            // is set (30 s by default): keep it above load balancers' 60 s idle timeout.
-            .header_read_timeout(config.idle_timeout)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(MAX_HEAD_BYTES as u32);
+        let timers = conn::Timers {
+            first_request: config.header_timeout,
+            idle: config.idle_timeout,
+        };
+        let builder = Arc::new(stack::builder(config.idle_timeout));
+        let (draining_tx, draining) = watch::channel(false);
 
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
         let repeats = tokio::spawn(repeats::watch(state.clone()));
-        let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
-        let limit = Arc::new(Semaphore::new(config.max_connections));
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-
-        loop {
-            // The permit comes before accept: past the limit, clients wait in the backlog
-            // instead of being accepted and starved.
-            let permit = tokio::select! {
-                permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = &mut shutdown => break,
-            };
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of file descriptors or a connection reset before accept: log,
-                        // back off briefly, keep serving.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let conn_guard = GaugeGuard::new(&state.metrics.open_connections);
-            let control = fault::Control::default();
-            let io = TokioIo::new(fault::FaultIo::new(stream, control.clone()));
-            let handler_state = state.clone();
-            let service = service_fn(move |req| {
-                lifecycle::handle(handler_state.clone(), control.clone(), req)
+        let admin = admin.map(|admin| {
+            let serve = Arc::new(Port {
+                state: state.clone(),
+                builder: builder.clone(),
+                admin: true,
             });
-            let connection = builder.serve_connection(io, service).into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                let _permit = permit;
-                let _conn_guard = conn_guard;
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-            });
-        }
+            tokio::spawn(serve_admin(admin, serve, timers, state.metrics.clone()))
+        });
+        let tracker = Arc::new(conn::Tracker::new(config.max_connections));
+        let serve = Arc::new(Port {
+            state: state.clone(),
+            builder,
+            admin: false,
+        });
+        conn::accept_loop(
+            &listener,
+            &tracker,
+            serve,
+            timers,
+            &state.metrics,
+            &draining,
+            shutdown,
+        )
+        .await;
 
+        // The PG port stops accepting; open connections finish their requests and close.
+        drop(listener);
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
         lateness.abort();
+        let _ = draining_tx.send(true);
         repeats.abort();
-        if let Some(admin) = admin {
-            admin.abort();
-        }
-        drop(listener);
         let grace = config.shutdown_grace;
         // Delayed requests are answered a little before the grace ends, so their responses
         // are written before the process exits.
@@ -257,14 +234,75 @@ impl Server {
             ?grace,
             "draining"
         );
-        if tokio::time::timeout(grace, graceful.shutdown())
+        if tokio::time::timeout(grace, tracker.drained())
             .await
             .is_err()
         {
-            tracing::warn!("shutdown grace ran out with connections still open");
+            tracing::warn!(
+                open = tracker.len(),
+                "shutdown grace ran out with connections still open"
+            );
         }
         tracing::info!("drained");
+        // The admin port answered readiness 503 all along the drain; it ends with the server.
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         Ok(())
+    }
+}
+
+/// Serves one listener's connections through the request stack.
+struct Port {
+    state: Arc<State>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    /// The `--admin-listen` port: ops routes only.
+    admin: bool,
+}
+
+impl conn::ServeConn for Port {
+    fn serve(&self, stream: TcpStream, conn: Arc<conn::Conn>) -> conn::Connection {
+        let state = self.state.clone();
+        let admin = self.admin;
+        let control = fault::Control::default();
+        let io = TokioIo::new(fault::FaultIo::new(stream, control.clone()));
+        let handler = tower::service_fn(move |req| {
+            // Marks the connection busy (not idle, not silent) while the request lives.
+            let request = conn.request();
+            let (state, control) = (state.clone(), control.clone());
+            async move {
+                let _request = request;
+                if admin {
+                    lifecycle::handle_ops(state, req).await
+                } else {
+                    lifecycle::handle(state, control, req).await
+                }
+            }
+        });
+        let service =
+            TowerToHyperService::new(stack::layered(handler, self.state.metrics.panics.clone()));
+        let connection = self.builder.serve_connection(io, service).into_owned();
+        let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
+        let future = async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut graceful_rx = graceful_rx;
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                Ok(()) = &mut graceful_rx => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        };
+        conn::Connection {
+            future: Box::pin(future),
+            graceful: Box::new(move || {
+                let _ = graceful_tx.send(());
+            }),
+        }
     }
 }
 
@@ -284,31 +322,29 @@ async fn reload_on_sighup(state: Arc<State>) {
     }
 }
 
-/// The `--admin-listen` port: the ops routes only, one short connection at a time in practice
-/// (probes, scrapes). Stopped when shutdown starts; readiness is failing by then.
-async fn serve_admin(listener: TcpListener, state: Arc<State>) {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(admin = %addr, "serving the ops routes");
-    }
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "admin accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let handler_state = state.clone();
-        let service = service_fn(move |req| lifecycle::handle_ops(handler_state.clone(), req));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
+/// The `--admin-listen` port: the ops routes only, with the same clocks as the PG port and a
+/// small cap of its own ([`ADMIN_MAX_CONNECTIONS`]), so a flood of the PG port never reaches
+/// the probes. It serves until the server ends — through the drain, so readiness is seen
+/// failing.
+async fn serve_admin(
+    listener: TcpListener,
+    serve: Arc<Port>,
+    timers: conn::Timers,
+    metrics: Arc<Metrics>,
+) {
+    let tracker = Arc::new(conn::Tracker::new(ADMIN_MAX_CONNECTIONS));
+    // Never told to drain: the admin port lives until the process ends.
+    let (_never, draining) = watch::channel(false);
+    conn::accept_loop(
+        &listener,
+        &tracker,
+        serve,
+        timers,
+        &metrics,
+        &draining,
+        std::future::pending(),
+    )
+    .await;
 }
 
 /// Every 10 s, warns when answers ran late past their decided moment (p99 over

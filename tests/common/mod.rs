@@ -242,6 +242,8 @@ pub fn raw_confirm(extra_headers: &str) -> String {
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The `--admin-listen` address, when it was given one.
+    pub admin: Option<SocketAddr>,
     /// Every log line it wrote after "serving", as JSON.
     pub logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
@@ -258,11 +260,13 @@ impl Binary {
             .expect("the gazua binary starts");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
+        let (addr, admin) = loop {
             let line = lines.next().expect("gazua logs before exiting").unwrap();
             let log: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
             if log["message"] == "serving" {
-                break log["listen"].as_str().unwrap().parse().unwrap();
+                // `none` without --admin-listen.
+                let admin = log["admin"].as_str().and_then(|a| a.parse().ok());
+                break (log["listen"].as_str().unwrap().parse().unwrap(), admin);
             }
         };
         // Keep draining its log so it never blocks on a full pipe.
@@ -275,7 +279,12 @@ impl Binary {
                 }
             }
         });
-        Binary { child, addr, logs }
+        Binary {
+            child,
+            addr,
+            admin,
+            logs,
+        }
     }
 
     pub fn signal(&self, signal: &str) {
