@@ -684,7 +684,9 @@ pub fn default_code(route: Route, kind: CodeKind) -> Option<&'static CodeInfo> {
         // Registering a card is refused by the card company; limits and balance do not apply.
         (Route::BillingIssue, CodeKind::Declined) => "REJECT_CARD_COMPANY",
         (Route::Cancel, CodeKind::Declined) => "NOT_CANCELABLE_PAYMENT",
-        (Route::Create | Route::Inquiry, CodeKind::Declined) => return None,
+        (Route::Create | Route::Inquiry | Route::VirtualAccount, CodeKind::Declined) => {
+            return None;
+        }
         // The inquiry table lists only this 500.
         (Route::Inquiry, CodeKind::Error) => "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
         (_, CodeKind::Error) => "FAILED_INTERNAL_SYSTEM_PROCESSING",

@@ -343,6 +343,7 @@ mod tests {
             status: None,
             profile: Arc::from("default"),
             phase: None,
+            deposit: None,
             sources: FieldSources {
                 outcome: Source::Profile,
                 latency: Source::Header,

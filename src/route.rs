@@ -23,10 +23,12 @@ pub enum Route {
     Unknown,
     /// A route the active profile defines (`custom_routes`), beside the PG API.
     Custom,
+    /// `POST /v1/virtual-accounts`
+    VirtualAccount,
 }
 
 impl Route {
-    pub const ALL: [Route; 8] = [
+    pub const ALL: [Route; 9] = [
         Route::Create,
         Route::Confirm,
         Route::Inquiry,
@@ -35,6 +37,7 @@ impl Route {
         Route::BillingCharge,
         Route::Unknown,
         Route::Custom,
+        Route::VirtualAccount,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Route {
             Route::BillingCharge => "billing_charge",
             Route::Unknown => "unknown",
             Route::Custom => "custom",
+            Route::VirtualAccount => "virtual_account",
         }
     }
 
@@ -104,6 +108,7 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Target<'a> {
             (Route::BillingIssue, None, false, Method::POST)
         }
         ["v1", "billing", key] => (Route::BillingCharge, Some(*key), false, Method::POST),
+        ["v1", "virtual-accounts"] => (Route::VirtualAccount, None, false, Method::POST),
         _ => (Route::Unknown, None, false, Method::GET),
     };
     let wrong_method = route != Route::Unknown && method != expected;

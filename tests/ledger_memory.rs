@@ -31,6 +31,7 @@ fn confirm_many(api: &Api, from: usize, to: usize, with_keys: bool) {
         status: None,
         profile: Arc::from("default"),
         phase: None,
+        deposit: None,
         sources: FieldSources::BUILTIN,
     };
     let target = route(&Method::POST, "/v1/payments/confirm");

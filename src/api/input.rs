@@ -25,7 +25,7 @@ pub enum Loose<'a> {
 }
 
 impl Loose<'_> {
-    fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &'static str {
         match self {
             Loose::Str(_) => "a string",
             Loose::Int(_) | Loose::Float(_) => "a number",
@@ -105,6 +105,9 @@ pub enum Problem {
     /// A payment method Gazua does not model (it models cards), as given (at most 40
     /// characters of it).
     UnsupportedMethod(String),
+    /// A field's value out of what the PG accepts, said in English in both languages (Gazua's
+    /// own wording): `field: expected …`.
+    Custom(&'static str),
 }
 
 impl Problem {
@@ -136,8 +139,9 @@ impl Problem {
                 AmountMismatch { expected, got } => format!(
                     "잘못된 요청입니다. amount: 결제 금액({expected})과 요청 금액({got})이 일치하지 않습니다."
                 ),
+                Custom(m) => format!("잘못된 요청입니다. {m}"),
                 UnsupportedMethod(m) => format!(
-                    "잘못된 요청입니다. method: '{m}' 결제수단은 지원하지 않습니다. (Gazua는 카드 결제만 제공합니다: 카드 또는 CARD)"
+                    "잘못된 요청입니다. method: '{m}' 결제수단은 지원하지 않습니다. (Gazua는 카드 결제와, 결제 생성·승인에서 가상계좌만 제공합니다)"
                 ),
             },
             Lang::En => match self {
@@ -168,8 +172,9 @@ impl Problem {
                 AmountMismatch { expected, got } => format!(
                     "The request is invalid: amount {got} does not match the payment's amount {expected}."
                 ),
+                Custom(m) => format!("The request is invalid: {m}"),
                 UnsupportedMethod(m) => format!(
-                    "The request is invalid: method '{m}' is not supported; Gazua models card payments only (expected 카드 or CARD)."
+                    "The request is invalid: method '{m}' is not supported; Gazua models card payments, and virtual accounts on create and confirm (expected 카드, CARD, 가상계좌 or VIRTUAL_ACCOUNT)."
                 ),
             },
         }
@@ -230,8 +235,9 @@ pub fn optional_text<'a>(
     }
 }
 
-/// The payment methods Gazua models: cards, by the PG's Korean name or its English one.
-/// Anything else — the PG's other methods (`VIRTUAL_ACCOUNT`/가상계좌, `TRANSFER`/계좌이체,
+/// The payment methods Gazua models: cards, by the PG's Korean name or its English one (and
+/// virtual accounts on create and confirm, see [`optional_pay_method`]).
+/// Anything else — the PG's other methods (`TRANSFER`/계좌이체,
 /// `MOBILE_PHONE`/휴대폰, easy pay, gift certificates) included — is refused by name rather
 /// than answered with a card payment the SUT did not ask for.
 pub const CARD_METHODS: [&str; 2] = ["카드", "CARD"];
@@ -252,11 +258,30 @@ pub fn optional_method(value: Option<Loose<'_>>) -> Result<(), Problem> {
     }
 }
 
-/// A required `method` field (`POST /v1/payments`): a card.
-pub fn method(value: Option<Loose<'_>>) -> Result<(), Problem> {
+/// The virtual-account method, by the PG's Korean name or its English one.
+pub const VIRTUAL_ACCOUNT_METHODS: [&str; 2] = ["가상계좌", "VIRTUAL_ACCOUNT"];
+
+/// A `method` field of a create or confirm, when the body has one: a card (false) or a virtual
+/// account (true), else [`Problem::UnsupportedMethod`].
+pub fn optional_pay_method(value: Option<Loose<'_>>) -> Result<bool, Problem> {
+    let Some(method) = optional_text("method", value, 40)? else {
+        return Ok(false);
+    };
+    let method = method.trim();
+    if VIRTUAL_ACCOUNT_METHODS
+        .iter()
+        .any(|va| method.eq_ignore_ascii_case(va))
+    {
+        return Ok(true);
+    }
+    optional_method(Some(Loose::Str(method.into()))).map(|()| false)
+}
+
+/// A required `method` field (`POST /v1/payments`): a card (false) or a virtual account.
+pub fn method(value: Option<Loose<'_>>) -> Result<bool, Problem> {
     match value {
         None => Err(Problem::Missing("method")),
-        some => optional_method(some),
+        some => optional_pay_method(some),
     }
 }
 

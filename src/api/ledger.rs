@@ -30,6 +30,10 @@ pub enum Status {
     Canceled,
     PartialCanceled,
     Aborted,
+    /// A virtual account issued, its deposit not yet made.
+    WaitingForDeposit,
+    /// A virtual account past its due date without a deposit.
+    Expired,
 }
 
 impl Status {
@@ -41,6 +45,8 @@ impl Status {
             Status::Canceled => "CANCELED",
             Status::PartialCanceled => "PARTIAL_CANCELED",
             Status::Aborted => "ABORTED",
+            Status::WaitingForDeposit => "WAITING_FOR_DEPOSIT",
+            Status::Expired => "EXPIRED",
         }
     }
 
@@ -53,6 +59,8 @@ impl Status {
             Status::Canceled,
             Status::PartialCanceled,
             Status::Aborted,
+            Status::WaitingForDeposit,
+            Status::Expired,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -96,6 +104,8 @@ pub struct Payment {
     /// Why an `ABORTED` payment failed.
     pub failure: Option<CodeName>,
     pub cancels: Vec<Cancel>,
+    /// The virtual account of a `method: VIRTUAL_ACCOUNT` payment (a card payment has none).
+    pub va: Option<Box<super::virtual_account::VirtualAccount>>,
 }
 
 impl Payment {
@@ -124,6 +134,7 @@ impl Payment {
             approved_at: None,
             failure: None,
             cancels: Vec::new(),
+            va: None,
         }
     }
 

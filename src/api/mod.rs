@@ -35,6 +35,7 @@ mod routes;
 mod store;
 #[cfg(test)]
 mod tests;
+pub mod virtual_account;
 
 use std::sync::Arc;
 

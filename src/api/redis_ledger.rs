@@ -42,6 +42,7 @@ use tokio::sync::Semaphore;
 use super::ReplyCode;
 use super::ledger::{Cancel, Payment, RESERVATION_TTL_MS, Reservation, Status, Stored, StoredBody};
 use super::render;
+use super::virtual_account::VirtualAccount;
 use crate::codes::{self, CodeKind};
 use crate::directive::CodeName;
 
@@ -389,6 +390,9 @@ struct Record<'a> {
     f: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", borrow)]
     c: Vec<(u64, i64, Cow<'a, str>)>,
+    /// The virtual account, for a `method: VIRTUAL_ACCOUNT` payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<VirtualAccount>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -411,6 +415,7 @@ fn encode_payment(p: &Payment) -> Vec<u8> {
             .iter()
             .map(|c| (c.amount, c.at, Cow::Borrowed(&*c.reason)))
             .collect(),
+        v: p.va.as_deref().cloned(),
     };
     serde_json::to_vec(&record).expect("a record serializes")
 }
@@ -431,6 +436,7 @@ fn decode_payment(raw: &[u8]) -> Option<Payment> {
         Some(info) => CodeName::Known(info),
         None => CodeName::Custom(name.as_ref().into()),
     });
+    p.va = r.v.map(Box::new);
     p.cancels =
         r.c.into_iter()
             .map(|(amount, at, reason)| Cancel {
@@ -510,6 +516,12 @@ mod tests {
             codes::lookup("REJECT_CARD_PAYMENT").unwrap(),
         ));
         p.billing = true;
+        assert_eq!(decode_payment(&encode_payment(&p)), Some(p.clone()));
+        let mut va = VirtualAccount::new("20", "홍길동");
+        va.due_ms = 9_000;
+        va.deposit_ms = Some(8_000);
+        p.va = Some(Box::new(va));
+        p.status = Status::WaitingForDeposit;
         assert_eq!(decode_payment(&encode_payment(&p)), Some(p));
         assert_eq!(decode_payment(b""), None);
         assert_eq!(decode_payment(b"not json"), None);

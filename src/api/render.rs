@@ -364,7 +364,7 @@ struct PaymentJson<'a> {
     use_escrow: bool,
     culture_expense: bool,
     card: Option<CardJson>,
-    virtual_account: (),
+    virtual_account: Option<VaJson<'a>>,
     transfer: (),
     mobile_phone: (),
     gift_certificate: (),
@@ -372,7 +372,7 @@ struct PaymentJson<'a> {
     cash_receipts: (),
     discount: (),
     cancels: Option<Cancels<'a>>,
-    secret: (),
+    secret: Option<String>,
     #[serde(rename = "type")]
     kind: &'static str,
     easy_pay: (),
@@ -390,6 +390,28 @@ struct PaymentJson<'a> {
     metadata: (),
     method: Option<&'static str>,
     version: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VaJson<'a> {
+    account_type: &'static str,
+    account_number: String,
+    bank_code: &'a str,
+    customer_name: &'a str,
+    due_date: Kst,
+    refund_status: &'static str,
+    expired: bool,
+    settlement_status: &'static str,
+    refund_receive_account: (),
+    depositor_name: (),
+}
+
+pub fn va_method(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ko => "가상계좌",
+        Lang::En => "VIRTUAL_ACCOUNT",
+    }
 }
 
 /// The JSON of `p` as the PG renders it.
@@ -411,7 +433,7 @@ pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
         approved_at: p.approved_at.filter(|_| approved).map(Kst),
         use_escrow: false,
         culture_expense: false,
-        card: approved.then(|| CardJson {
+        card: (approved && p.va.is_none()).then(|| CardJson {
             issuer_code: card.issuer_code(),
             acquirer_code: card.issuer_code(),
             number: card.number(),
@@ -429,7 +451,18 @@ pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
             },
             amount: p.total,
         }),
-        virtual_account: (),
+        virtual_account: p.va.as_deref().map(|va| VaJson {
+            account_type: "일반",
+            account_number: super::virtual_account::account_number(key),
+            bank_code: &va.bank,
+            customer_name: &va.customer,
+            due_date: Kst(va.due_ms.div_euclid(1000)),
+            refund_status: if va.refunded { "COMPLETED" } else { "NONE" },
+            expired: p.status == Status::Expired,
+            settlement_status: "INCOMPLETED",
+            refund_receive_account: (),
+            depositor_name: (),
+        }),
         transfer: (),
         mobile_phone: (),
         gift_certificate: (),
@@ -437,7 +470,7 @@ pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
         cash_receipts: (),
         discount: (),
         cancels: (!p.cancels.is_empty()).then_some(Cancels(p)),
-        secret: (),
+        secret: p.va.as_ref().map(|_| super::virtual_account::secret(key)),
         kind: if p.billing { "BILLING" } else { "NORMAL" },
         easy_pay: (),
         country: "KR",
@@ -463,7 +496,10 @@ pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
         tax_free_amount: 0,
         metadata: (),
         // The PG shows no method for a payment that failed or never got one.
-        method: (p.status != Status::Aborted).then(|| card_method(lang)),
+        method: (p.status != Status::Aborted).then(|| match p.va {
+            Some(_) => va_method(lang),
+            None => card_method(lang),
+        }),
         version: VERSION,
     };
     to_vec(&json)

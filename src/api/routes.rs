@@ -12,11 +12,12 @@ use super::input::{self, Loose, Problem};
 use super::keys::{self, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
 use super::redis_ledger::LedgerDown;
+use super::virtual_account::{self as va, VirtualAccount};
 use super::{
     Api, ApiRequest, Lang, Origin, Reply, ReplyCode, code_reply, code_reply_with, known,
     outcome_reply, problem_reply, render, tag_verdict,
 };
-use crate::directive::{CodeName, CodeRef, Outcome};
+use crate::directive::{CodeName, CodeRef, Deposit, Outcome};
 use crate::engine::Decision;
 use crate::route::Route;
 
@@ -37,8 +38,10 @@ pub(super) async fn answer(
         api,
         req,
         outcome: &decision.outcome,
+        deposit: decision.deposit.as_ref(),
         lang: req.lang,
         now: req.now.as_second(),
+        now_ms: req.now.as_millisecond(),
         keep,
         shown: Mutex::new(None),
     };
@@ -49,6 +52,7 @@ pub(super) async fn answer(
         Route::Cancel => cx.cancel().await,
         Route::BillingIssue => cx.billing_issue(),
         Route::BillingCharge => cx.billing_charge().await,
+        Route::VirtualAccount => cx.virtual_account().await,
         Route::Unknown | Route::Custom => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
     };
     let reply = match result {
@@ -86,9 +90,13 @@ struct Cx<'a> {
     api: &'a Api,
     req: &'a ApiRequest<'a>,
     outcome: &'a Outcome,
+    /// The decided `deposit=` for a virtual account this request issues.
+    deposit: Option<&'a Deposit>,
     lang: Lang,
     /// Unix seconds of arrival.
     now: i64,
+    /// Unix milliseconds of arrival (virtual accounts' clocks).
+    now_ms: i64,
     /// Keep a copy of the payment a 200 shows (in `shown`).
     keep: bool,
     /// A `Mutex`, not a `Cell`: the ledger closures that fill it are held across a shared
@@ -149,6 +157,31 @@ struct CancelBody<'a> {
     refundable_amount: Option<Loose<'a>>,
     #[serde(borrow)]
     tax_free_amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    refund_receive_account: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VirtualAccountBody<'a> {
+    #[serde(borrow)]
+    amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    bank: Option<Loose<'a>>,
+    #[serde(borrow)]
+    valid_hours: Option<Loose<'a>>,
+    #[serde(borrow)]
+    due_date: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_email: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer_mobile_phone: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -218,7 +251,7 @@ impl Cx<'_> {
     /// `POST /v1/payments`: a `READY` payment with a minted, self-describing paymentKey.
     async fn create(&self) -> Result<Reply, Fail> {
         let body: CreateBody = input::parse_body(self.req.body)?;
-        input::method(body.method)?;
+        let virtual_account = input::method(body.method)?;
         let amount = input::amount("amount", body.amount)?;
         let order_id = input::order_id(body.order_id)?;
         let order_name = input::text("orderName", body.order_name, 100)?;
@@ -248,7 +281,11 @@ impl Cx<'_> {
         self.api
             .ledger
             .modify(&key, &mut |slot| {
-                let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                if virtual_account {
+                    let customer = customer_name.as_deref().unwrap_or("고객");
+                    p.va = Some(Box::new(VirtualAccount::new(va::DEFAULT_BANK, customer)));
+                }
                 reply = Some(self.show(&p));
                 *slot = Some(p);
             })
@@ -262,7 +299,7 @@ impl Cx<'_> {
         let key = input::text("paymentKey", body.payment_key, keys::MAX_KEY_LEN)?;
         let order_id = input::order_id(body.order_id)?;
         let amount = input::amount("amount", body.amount)?;
-        input::optional_method(body.method)?;
+        let virtual_account = input::optional_pay_method(body.method)?;
         let minted = self.api.mint.read_payment(&key);
         let mut step = None;
         self.api
@@ -274,6 +311,9 @@ impl Cx<'_> {
                     // at checkout, from what the confirm says.
                     None => Payment::new(&key, &order_id, None, amount, self.now),
                 });
+                if virtual_account && payment.va.is_none() {
+                    payment.va = Some(Box::new(VirtualAccount::new(va::DEFAULT_BANK, "고객")));
+                }
                 step = Some(self.confirm_step(payment, &order_id, amount));
             })
             .await?;
@@ -314,6 +354,11 @@ impl Cx<'_> {
                 p.status = Status::InProgress;
                 Step::Answer(outcome_reply(Route::Confirm, self.outcome, self.lang))
             }
+            _ if p.va.is_some() => {
+                let due = self.now_ms + va::DEFAULT_VALID_HOURS * 3_600_000;
+                va::issue(p, self.now_ms, due, self.deposit);
+                Step::Render(p.clone())
+            }
             _ => {
                 p.status = Status::Done;
                 p.approved_at = Some(self.now);
@@ -332,8 +377,17 @@ impl Cx<'_> {
             return Ok(code_reply(known("NOT_FOUND_PAYMENT"), self.lang));
         };
         let mut reply = None;
+        let now_ms = self.now_ms;
         let mut render = |p: Option<&Payment>| {
-            reply = p.map(|p| ok(render::payment(p, self.lang)));
+            reply = p.map(|p| match p.status {
+                // A virtual account is shown as it is now: deposited or expired since.
+                Status::WaitingForDeposit => {
+                    let mut now = p.clone();
+                    va::settle(&mut now, now_ms);
+                    ok(render::payment(&now, self.lang))
+                }
+                _ => ok(render::payment(p, self.lang)),
+            });
         };
         if self.req.target.by_order {
             self.api.ledger.view_order(param, &mut render).await?;
@@ -355,6 +409,18 @@ impl Cx<'_> {
         let cancel_amount = input::optional_amount("cancelAmount", body.cancel_amount)?;
         let refundable = input::optional_non_negative("refundableAmount", body.refundable_amount)?;
         input::optional_non_negative("taxFreeAmount", body.tax_free_amount)?;
+        let refund_account = match body.refund_receive_account {
+            None => false,
+            Some(Loose::Object) => true,
+            Some(other) => {
+                return Err(Problem::WrongType {
+                    field: "refundReceiveAccount",
+                    expected: "an object {bank, accountNumber, holderName}",
+                    got: other.type_name(),
+                }
+                .into());
+            }
+        };
         // No key (the path's is not UTF-8 once percent-decoded) names no payment.
         let key = self.req.target.param.as_deref().unwrap_or("");
         let minted = self.api.mint.read_payment(key);
@@ -367,6 +433,13 @@ impl Cx<'_> {
                 }
                 reply = Some(match slot {
                     None => self.refused("NOT_FOUND_PAYMENT"),
+                    Some(p) if p.va.is_some() => {
+                        va::settle(p, self.now_ms);
+                        match self.va_cancel_check(p, cancel_amount, refund_account) {
+                            Some(refused) => refused,
+                            None => self.cancel_step(p, &reason, cancel_amount, refundable),
+                        }
+                    }
                     Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
                 });
             })
@@ -383,7 +456,7 @@ impl Cx<'_> {
     ) -> Reply {
         match p.status {
             Status::Canceled => return self.refused("ALREADY_CANCELED_PAYMENT"),
-            Status::Done | Status::PartialCanceled => {}
+            Status::Done | Status::PartialCanceled | Status::WaitingForDeposit => {}
             _ => return self.refused("NOT_CANCELABLE_PAYMENT"),
         }
         if refundable.is_some_and(|r| r != p.balance) {
@@ -424,12 +497,112 @@ impl Cx<'_> {
             reason: reason.into(),
         });
         p.balance -= amount;
+        if let Some(va) = p.va.as_mut() {
+            // Money deposited goes back to the refund account; an unpaid account is closed.
+            va.refunded = p.status != Status::WaitingForDeposit;
+        }
         p.status = if p.balance == 0 {
             Status::Canceled
         } else {
             Status::PartialCanceled
         };
         self.show(p)
+    }
+
+    /// What the PG refuses of a virtual account's cancel before the common checks: a partial
+    /// cancel while waiting for the deposit, and a refund of a deposit with no account to
+    /// refund to.
+    fn va_cancel_check(&self, p: &Payment, amount: Option<u64>, refund: bool) -> Option<Reply> {
+        match p.status {
+            Status::WaitingForDeposit if amount.is_some_and(|a| a < p.balance) => {
+                Some(self.refused("NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT"))
+            }
+            Status::Done | Status::PartialCanceled if !refund => {
+                Some(self.refused("INVALID_REFUND_ACCOUNT_INFO"))
+            }
+            _ => None,
+        }
+    }
+
+    /// `POST /v1/virtual-accounts`: a `WAITING_FOR_DEPOSIT` payment with its account.
+    async fn virtual_account(&self) -> Result<Reply, Fail> {
+        let body: VirtualAccountBody = input::parse_body(self.req.body)?;
+        let amount = input::amount("amount", body.amount)?;
+        let order_id = input::order_id(body.order_id)?;
+        let order_name = input::text("orderName", body.order_name, 100)?;
+        let customer = input::text("customerName", body.customer_name, 100)?;
+        let bank = input::text("bank", body.bank, 20)?;
+        input::optional_text("customerEmail", body.customer_email, 100)?;
+        input::optional_text("customerMobilePhone", body.customer_mobile_phone, 20)?;
+        let valid_hours = input::optional_amount("validHours", body.valid_hours)?;
+        let due_date = input::optional_text("dueDate", body.due_date, 40)?;
+        let due_ms = match (valid_hours, due_date) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::Custom(
+                    "validHours and dueDate: expected one of them, not both",
+                )
+                .into());
+            }
+            (Some(h), None) if h as i64 > va::MAX_VALID_HOURS => {
+                return Err(
+                    Problem::Custom("validHours: expected at most 720 hours (30 days)").into(),
+                );
+            }
+            (Some(h), None) => self.now_ms + h as i64 * 3_600_000,
+            (None, Some(text)) => match text.parse::<jiff::Timestamp>() {
+                Ok(t)
+                    if t.as_millisecond() > self.now_ms
+                        && t.as_millisecond() <= self.now_ms + va::MAX_VALID_HOURS * 3_600_000 =>
+                {
+                    t.as_millisecond()
+                }
+                _ => {
+                    return Err(Problem::Custom(
+                        "dueDate: expected a future time within 30 days with an offset, such as 2024-02-20T23:59:59+09:00",
+                    )
+                    .into());
+                }
+            },
+            (None, None) => self.now_ms + va::DEFAULT_VALID_HOURS * 3_600_000,
+        };
+        if !bank.bytes().all(|b| b.is_ascii_digit()) || bank.len() != 2 {
+            return Ok(self.refused("INVALID_BANK"));
+        }
+        if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
+            return Ok(outcome_reply(
+                Route::VirtualAccount,
+                self.outcome,
+                self.lang,
+            ));
+        }
+        let tag = input::tag_in(&order_name)
+            .or_else(|| input::tag_in(&customer))
+            .map(str::to_owned);
+        let minted = MintedPayment {
+            billing: false,
+            at: self.now,
+            amount,
+            order_id: order_id.clone().into_owned(),
+            order_name: Some(order_name.clone().into_owned()),
+            tag,
+        };
+        let key = self
+            .api
+            .mint
+            .mint_payment(&minted)
+            .map_err(|e| Problem::TagTooLong(e.room))?;
+        let mut reply = None;
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                p.va = Some(Box::new(VirtualAccount::new(&bank, &customer)));
+                va::issue(&mut p, self.now_ms, due_ms, self.deposit);
+                reply = Some(self.show(&p));
+                *slot = Some(p);
+            })
+            .await?;
+        Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
     }
 
     /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.

@@ -23,6 +23,7 @@ fn decision(outcome: Outcome) -> Decision {
         status: None,
         profile: Arc::from("default"),
         phase: None,
+        deposit: None,
         sources: FieldSources::BUILTIN,
     }
 }

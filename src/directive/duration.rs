@@ -40,6 +40,8 @@ pub(super) fn parse_token(token: &str) -> Result<Duration, &'static str> {
         "ms" => 1_000_000,
         "s" => 1_000_000_000,
         "m" => 60_000_000_000,
+        // Hours: a virtual account's deposit comes hours after the order (`deposit=`).
+        "h" => 3_600_000_000_000,
         _ => return Err(EXPECTED),
     };
     let nanos = decimal_times(number, unit_nanos).ok_or(EXPECTED)?;
@@ -154,8 +156,9 @@ mod tests {
         );
         let e = parse_duration("-5ms").unwrap_err();
         assert!(e.message.contains("non-negative"), "{e}");
-        let e = parse_duration("5h").unwrap_err();
-        assert!(e.message.contains("at '5h'"), "{e}");
+        let e = parse_duration("5d").unwrap_err();
+        assert!(e.message.contains("at '5d'"), "{e}");
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         let e = parse_duration("NaNms").unwrap_err();
         assert!(e.message.starts_with("expected a duration"), "{e}");
         let e = parse_duration("1.s").unwrap_err();

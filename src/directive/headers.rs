@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 
 use super::cursor::{Cursor, echo, parse_percent, parse_status};
 use super::mix::WHOLE;
-use super::{CodeName, CodeRef, DirectiveError, Directives, Fault, Latency, Mix, Outcome};
+use super::{CodeName, CodeRef, Deposit, DirectiveError, Directives, Fault, Latency, Mix, Outcome};
 use crate::codes::{self, CodeKind};
 
 /// The headers Gazua answers to, as their names are written in the documentation.
@@ -158,6 +158,7 @@ enum Field {
     Status,
     Profile,
     Key,
+    Deposit,
 }
 
 impl Field {
@@ -169,6 +170,7 @@ impl Field {
             Field::Status => "status",
             Field::Profile => "profile",
             Field::Key => "key",
+            Field::Deposit => "deposit",
         }
     }
 
@@ -181,13 +183,14 @@ impl Field {
             Field::Status => "X-Gazua (status=)",
             Field::Profile => "X-Gazua (profile=)",
             Field::Key => "X-Gazua (key=)",
+            Field::Deposit => "X-Gazua (deposit=)",
         }
     }
 }
 
 /// Which source set each field so far: a second source is a conflict, never a silent winner.
 #[derive(Default)]
-struct Claims([Option<&'static str>; 6]);
+struct Claims([Option<&'static str>; 7]);
 
 impl Claims {
     fn claim(&mut self, field: Field, source: &'static str) -> Result<(), DirectiveError> {
@@ -238,6 +241,7 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Directives, DirectiveError> {
                     (Field::Status, c.status.is_some()),
                     (Field::Profile, c.profile.is_some()),
                     (Field::Key, c.key.is_some()),
+                    (Field::Deposit, c.deposit.is_some()),
                 ] {
                     if set {
                         claims.claim(field, field.in_compound())?;
@@ -298,6 +302,7 @@ fn merge(into: &mut Directives, from: Directives) {
         status,
         profile,
         key,
+        deposit,
     } = from;
     into.latency = latency.or(into.latency.take());
     into.outcome = outcome.or(into.outcome.take());
@@ -305,6 +310,7 @@ fn merge(into: &mut Directives, from: Directives) {
     into.status = status.or(into.status);
     into.profile = profile.or(into.profile.take());
     into.key = key.or(into.key.take());
+    into.deposit = deposit.or(into.deposit.take());
 }
 
 /// A header value as text: UTF-8 without control characters (a tab counts as a blank).
@@ -520,9 +526,11 @@ pub fn parse_compound(text: &str) -> Result<Directives, DirectiveError> {
             "profile" => d.profile = Some(profile(value).map_err(within)?),
             "key" if d.key.is_some() => return Err(repeated()),
             "key" => d.key = Some(key(value).map_err(within)?),
+            "deposit" if d.deposit.is_some() => return Err(repeated()),
+            "deposit" => d.deposit = Some(Deposit::parse(value).map_err(within)?),
             _ => {
                 return Err(DirectiveError::new(format!(
-                    "expected a field outcome=, latency=, fault=, status=, profile= or key= at \
+                    "expected a field outcome=, latency=, fault=, status=, profile=, key= or deposit= at \
                      '{}' in '{}'",
                     echo(part),
                     echo(text)
@@ -546,7 +554,9 @@ const MARKER: &[u8] = b"[gazua:";
 
 /// The fields a tag may set, to tell a misspelt marker (`[gazau: outcome=…`) from text that
 /// merely looks alike (`[Gazua Store] socks`).
-const FIELDS: [&str; 6] = ["outcome", "latency", "fault", "status", "profile", "key"];
+const FIELDS: [&str; 7] = [
+    "outcome", "latency", "fault", "status", "profile", "key", "deposit",
+];
 
 /// Where the first tag marker starts in `text`. `[` is rare in a payment body, so memchr
 /// finds the candidates about as fast as a search for the marker itself.
@@ -921,7 +931,7 @@ mod tests {
             ),
             (
                 &[("X-Gazua", "latncy=2s")],
-                "X-Gazua: expected a field outcome=, latency=, fault=, status=, profile= or key= at 'latncy=2s'",
+                "X-Gazua: expected a field outcome=, latency=, fault=, status=, profile=, key= or deposit= at 'latncy=2s'",
             ),
         ] {
             let message = err(pairs).message;

@@ -5,6 +5,7 @@
 //! source that set it, and samples it into a `Decision`.
 
 mod cursor;
+pub mod deposit;
 pub mod duration;
 pub mod fault;
 pub mod headers;
@@ -15,6 +16,7 @@ pub mod preview;
 
 use std::fmt;
 
+pub use deposit::Deposit;
 pub use duration::parse_duration;
 pub use fault::Fault;
 pub use latency::Latency;
@@ -93,6 +95,8 @@ pub struct Directives {
     pub profile: Option<String>,
     /// The determinism key (`X-Gazua-Key`, `key=`), see the README's *Determinism*.
     pub key: Option<String>,
+    /// What happens to an issued virtual account (`deposit=`).
+    pub deposit: Option<Deposit>,
 }
 
 impl Directives {

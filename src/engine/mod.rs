@@ -39,6 +39,9 @@ pub struct Decision {
     pub status: Option<StatusCode>,
     pub profile: Arc<str>,
     pub phase: Option<Arc<str>>,
+    /// What happens to a virtual account this request issues (`deposit=`); sampled when the
+    /// account is issued. Not clamped to `--max-latency`: a deposit comes hours later.
+    pub deposit: Option<Deposit>,
     /// Which source set each field.
     pub sources: FieldSources,
 }
@@ -69,7 +72,7 @@ use rand::rngs::{SmallRng, Xoshiro256PlusPlus};
 use rand::{Rng, SeedableRng};
 
 use crate::codes::{self, CodeKind};
-use crate::directive::{CodeRef, Directives, Latency, Mix};
+use crate::directive::{CodeRef, Deposit, Directives, Latency, Mix};
 use crate::profile::{Phase, Plan};
 use crate::route::Route;
 
@@ -160,6 +163,7 @@ impl Engine {
         let (latency, latency_source) = sources.first(|d| d.latency.as_ref(), false);
         let (fault, fault_source) = sources.first(|d| d.fault.as_ref(), false);
         let (status, status_source) = sources.first(|d| d.status.as_ref(), false);
+        let (deposit, _) = sources.first(|d| d.deposit.as_ref(), false);
 
         let outcome = outcome.map_or(Outcome::Approved, |mix: &Mix<Outcome>| {
             with_default_code(route, mix.pick(rng).clone())
@@ -175,6 +179,7 @@ impl Engine {
             status: status.copied(),
             profile: plan.name.clone(),
             phase: phase.map(|p| p.name.clone()),
+            deposit: deposit.cloned(),
             sources: FieldSources {
                 outcome: outcome_source,
                 latency: latency_source,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, de};
 use super::custom::CustomRoute;
 use super::rules::Rule;
 use super::schedule::Schedule;
-use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration};
+use crate::directive::{Deposit, Directives, Fault, Latency, Mix, Outcome, parse_duration};
 
 /// One profile file as written; sections it leaves out are taken from the profile it
 /// `extends`.
@@ -39,7 +39,8 @@ pub(crate) struct ProfileFile {
     pub custom_routes: Option<Vec<CustomRoute>>,
 }
 
-/// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`.
+/// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`,
+/// `deposit`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Fields {
@@ -51,6 +52,8 @@ pub(crate) struct Fields {
     pub fault: Option<Mix<Fault>>,
     #[serde(default, deserialize_with = "status")]
     pub status: Option<StatusCode>,
+    #[serde(default, deserialize_with = "deposit")]
+    pub deposit: Option<Deposit>,
 }
 
 impl Fields {
@@ -61,6 +64,7 @@ impl Fields {
             latency: self.latency.or_else(|| parent.latency.clone()),
             fault: self.fault.or_else(|| parent.fault.clone()),
             status: self.status.or(parent.status),
+            deposit: self.deposit.or_else(|| parent.deposit.clone()),
         }
     }
 
@@ -72,6 +76,7 @@ impl Fields {
             status: self.status,
             profile: None,
             key: None,
+            deposit: self.deposit,
         }
     }
 }
@@ -233,6 +238,10 @@ fn outcome_required<'de, D: Deserializer<'de>>(d: D) -> Result<Mix<Outcome>, D::
 
 pub(crate) fn latency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
     directive(d, "latency", Latency::parse).map(Some)
+}
+
+pub(crate) fn deposit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Deposit>, D::Error> {
+    directive(d, "deposit", Deposit::parse).map(Some)
 }
 
 pub(crate) fn fault<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix<Fault>>, D::Error> {

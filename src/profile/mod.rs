@@ -134,6 +134,9 @@ impl Plan {
             if let Some(s) = d.status {
                 m.insert("status".into(), s.as_u16().into());
             }
+            if let Some(dep) = &d.deposit {
+                m.insert("deposit".into(), dep.to_string().into());
+            }
             Value::Object(m)
         }
         let routes: serde_json::Map<String, Value> = Route::ALL

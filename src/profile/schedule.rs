@@ -153,6 +153,7 @@ impl TryFrom<RawSchedule> for Schedule {
                     latency: p.latency,
                     fault: p.fault,
                     status: p.status,
+                    deposit: None,
                 }
                 .into_directives(),
                 duration: p.length,

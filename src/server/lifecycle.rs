@@ -48,6 +48,9 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
     // Health, readiness, metrics and the other ops routes ignore directives entirely.
     if ops::is_ops(parts.uri.path()) {
         let body = read_body(&state, body, &parts, arrival).await?;
+        if let Some(deposited) = ops::deposit(&state, &parts, ops::Port::Pg).await {
+            return Ok(deposited);
+        }
         return Ok(ops::answer(&state, &parts, body, ops::Port::Pg));
     }
     let target = route::route(&parts.method, parts.uri.path());
@@ -93,6 +96,9 @@ pub async fn handle_ops(state: Arc<State>, req: Request<Incoming>) -> Answer {
     let arrival = Instant::now();
     let (parts, body) = req.into_parts();
     let body = read_body(&state, body, &parts, arrival).await?;
+    if let Some(deposited) = ops::deposit(&state, &parts, ops::Port::Admin).await {
+        return Ok(deposited);
+    }
     Ok(ops::answer(&state, &parts, body, ops::Port::Admin))
 }
 

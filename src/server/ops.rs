@@ -129,6 +129,78 @@ fn error(code: &str, message: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({ "code": code, "message": message })).expect("json serializes")
 }
 
+/// The harness route that deposits into a waiting virtual account now.
+const DEPOSITS: &str = "/__gazua/deposits/";
+
+/// `POST /__gazua/deposits/{paymentKey}` (the PG test console's "deposit" button), when the
+/// request is one; `None` for every other ops route. Open without `--admin-token`, else the
+/// token is required; on the admin port only when `--admin-listen` is set.
+pub async fn deposit(state: &State, parts: &Parts, port: Port) -> Option<Response<GazuaBody>> {
+    let key = parts.uri.path().strip_prefix(DEPOSITS)?;
+    if port == Port::Pg && state.config.admin_listen.is_some() {
+        return None;
+    }
+    if parts.method != Method::POST {
+        let message = "the deposit route answers POST /__gazua/deposits/{paymentKey}";
+        let mut response = respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            JSON,
+            error("METHOD_NOT_ALLOWED", message),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Some(response);
+    }
+    if let Some(token) = &state.config.admin_token
+        && let Err(refused) = authorized(parts, token)
+    {
+        return Some(respond(refused.0, refused.1, refused.2));
+    }
+    let key = percent_encoding::percent_decode_str(key)
+        .decode_utf8()
+        .unwrap_or_default();
+    let lang = crate::api::Lang::from_headers(&parts.headers);
+    Some(
+        match state
+            .api
+            .deposit_now(&key, jiff::Timestamp::now(), lang)
+            .await
+        {
+            Ok((status, body)) => respond(status, JSON, body),
+            Err(_) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                JSON,
+                error(
+                    "LEDGER_UNAVAILABLE",
+                    "the shared ledger cannot be reached; retry when /__gazua/ready answers 200",
+                ),
+            ),
+        },
+    )
+}
+
+/// The admin token check: `Authorization: Bearer TOKEN`, compared in constant time (how long
+/// the comparison takes says nothing about how much matched).
+fn authorized(parts: &Parts, token: &str) -> Result<(), (StatusCode, &'static str, Vec<u8>)> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.as_bytes()))) {
+        return Ok(());
+    }
+    Err((
+        StatusCode::UNAUTHORIZED,
+        JSON,
+        error(
+            "UNAUTHORIZED",
+            "send the admin token as 'Authorization: Bearer TOKEN'",
+        ),
+    ))
+}
+
 /// The profile in force, with the current schedule phase and the serve flags above it.
 fn profile_json(state: &State) -> Vec<u8> {
     let profiles = state.profiles.load();
@@ -167,22 +239,8 @@ fn switch_profile(
             ),
         );
     };
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Constant time: how long the comparison takes says nothing about how much matched.
-    let matches = bearer.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.as_bytes())));
-    if !matches {
-        return (
-            StatusCode::UNAUTHORIZED,
-            JSON,
-            error(
-                "UNAUTHORIZED",
-                "send the admin token as 'Authorization: Bearer TOKEN'",
-            ),
-        );
+    if let Err(refused) = authorized(parts, token) {
+        return refused;
     }
     let from_query = parts
         .uri

@@ -1,0 +1,231 @@
+//! Virtual accounts (가상계좌): the account a `WAITING_FOR_DEPOSIT` payment waits on, and how
+//! it moves on by itself. A payment's record holds when its directed deposit falls due and
+//! when the account expires; every reader settles the record against the clock first
+//! ([`settle`]), so an inquiry shows the status the payment has *now* without any timer, in
+//! the memory ledger and the shared one alike.
+
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use super::ledger::{Payment, Status};
+use super::redis_ledger::LedgerDown;
+use super::{Lang, render};
+use crate::directive::Deposit;
+use http::StatusCode;
+
+/// The PG's default validity of an issued account: 7 days.
+pub const DEFAULT_VALID_HOURS: i64 = 7 * 24;
+/// The longest validity the PG allows: 30 days.
+pub const MAX_VALID_HOURS: i64 = 30 * 24;
+/// The bank of an account issued through `method: VIRTUAL_ACCOUNT` (no bank was named): 우리.
+pub const DEFAULT_BANK: &str = "20";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualAccount {
+    /// `bankCode`.
+    pub bank: Box<str>,
+    /// `customerName`.
+    pub customer: Box<str>,
+    /// Unix milliseconds of the due date; 0 until the account is issued (a payment created
+    /// with `method: VIRTUAL_ACCOUNT` gets its account at confirm).
+    pub due_ms: i64,
+    /// Unix milliseconds at which the directed deposit is made, if one is.
+    pub deposit_ms: Option<i64>,
+    /// The account was refunded to `refundReceiveAccount` (a cancel after deposit).
+    #[serde(default)]
+    pub refunded: bool,
+}
+
+impl VirtualAccount {
+    pub fn new(bank: &str, customer: &str) -> Self {
+        VirtualAccount {
+            bank: bank.into(),
+            customer: customer.into(),
+            due_ms: 0,
+            deposit_ms: None,
+            refunded: false,
+        }
+    }
+}
+
+/// The account number: 14 digits derived from the paymentKey, so every instance shows the same.
+pub fn account_number(key: &str) -> String {
+    format!(
+        "{:014}",
+        xxh3_64_with_seed(key.as_bytes(), 0x7661) % 100_000_000_000_000
+    )
+}
+
+/// The payment's `secret` (`ps_…`), derived from the paymentKey: the DEPOSIT_CALLBACK carries
+/// the same value, which the merchant compares with the one it got at issue.
+pub fn secret(key: &str) -> String {
+    format!(
+        "ps_{:016x}{:08x}",
+        xxh3_64_with_seed(key.as_bytes(), 0x5ec2),
+        xxh3_64_with_seed(key.as_bytes(), 0x5ec3) as u32
+    )
+}
+
+/// Issues the account of `p` at `now_ms`: `WAITING_FOR_DEPOSIT` until `due_ms`, with the
+/// deposit the decision directs (none by default: the harness route or the due date decides).
+/// The deposit delay is drawn from a generator seeded by the paymentKey, so the same key is
+/// deposited alike everywhere.
+pub fn issue(p: &mut Payment, now_ms: i64, due_ms: i64, deposit: Option<&Deposit>) {
+    let key_seed = xxh3_64_with_seed(p.key().as_bytes(), 0xde90);
+    let Some(va) = p.va.as_mut() else {
+        return;
+    };
+    va.due_ms = due_ms;
+    va.deposit_ms = None;
+    match deposit {
+        Some(Deposit::After(latency)) => {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(key_seed);
+            let delay = latency.sample(&mut rng).as_millis() as i64;
+            va.deposit_ms = Some(now_ms.saturating_add(delay));
+        }
+        Some(Deposit::Expired(after)) => va.due_ms = now_ms + after.as_millis() as i64,
+        Some(Deposit::Never) | None => {}
+    }
+    p.status = Status::WaitingForDeposit;
+    p.approved_at = None;
+}
+
+/// Brings a waiting payment up to `now_ms`: deposited (`DONE`) once its directed deposit is
+/// due before the due date, else `EXPIRED` once the due date has passed. Returns the new
+/// status when it changed.
+pub fn settle(p: &mut Payment, now_ms: i64) -> Option<Status> {
+    if p.status != Status::WaitingForDeposit {
+        return None;
+    }
+    let va = p.va.as_ref()?;
+    match va.deposit_ms {
+        Some(at) if at <= now_ms && at < va.due_ms => {
+            deposit(p, at);
+            Some(Status::Done)
+        }
+        _ if va.due_ms <= now_ms => {
+            p.status = Status::Expired;
+            Some(Status::Expired)
+        }
+        _ => None,
+    }
+}
+
+/// The deposit of the exact amount at `at_ms`: `DONE`, approved then.
+pub fn deposit(p: &mut Payment, at_ms: i64) {
+    p.status = Status::Done;
+    p.approved_at = Some(at_ms.div_euclid(1000));
+    if let Some(va) = p.va.as_mut() {
+        va.deposit_ms = Some(at_ms);
+    }
+}
+
+impl super::Api {
+    /// `POST /__gazua/deposits/{paymentKey}`: the test console's "deposit" button. A waiting
+    /// account is deposited now (`DONE`, answered with the payment); any other payment is
+    /// refused with what it is, an unknown key with the PG's not-found. `Err` only when the
+    /// ledger could not be reached.
+    pub async fn deposit_now(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+        lang: Lang,
+    ) -> Result<(StatusCode, Vec<u8>), LedgerDown> {
+        let now_ms = now.as_millisecond();
+        let mut answer = None;
+        self.ledger
+            .modify(key, &mut |slot| {
+                answer = Some(match slot {
+                    None => (
+                        StatusCode::NOT_FOUND,
+                        super::known("NOT_FOUND_PAYMENT").message(lang).to_owned(),
+                        None,
+                    ),
+                    Some(p) => {
+                        settle(p, now_ms);
+                        if p.va.is_none() || p.status != Status::WaitingForDeposit {
+                            let what = if p.va.is_none() {
+                                "a card payment"
+                            } else {
+                                p.status.as_str()
+                            };
+                            (
+                                StatusCode::CONFLICT,
+                                format!(
+                                    "the payment is {what}; expected a virtual account \
+                                     WAITING_FOR_DEPOSIT"
+                                ),
+                                None,
+                            )
+                        } else {
+                            deposit(p, now_ms);
+                            (
+                                StatusCode::OK,
+                                String::new(),
+                                Some(render::payment(p, lang)),
+                            )
+                        }
+                    }
+                });
+            })
+            .await?;
+        Ok(match answer {
+            Some((_, _, Some(body))) => (StatusCode::OK, body),
+            Some((status, message, None)) => {
+                let code = if status == StatusCode::NOT_FOUND {
+                    "NOT_FOUND_PAYMENT"
+                } else {
+                    "NOT_WAITING_FOR_DEPOSIT"
+                };
+                let body = serde_json::json!({ "code": code, "message": message });
+                (status, body.to_string().into_bytes())
+            }
+            None => (StatusCode::NOT_FOUND, Vec::new()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn waiting(deposit: Option<&Deposit>) -> Payment {
+        let mut p = Payment::new("pk-va-1", "order-va-1", Some("n"), 1000, 1);
+        p.va = Some(Box::new(VirtualAccount::new("20", "홍길동")));
+        issue(&mut p, 1_000, 10_000, deposit);
+        p
+    }
+
+    #[test]
+    fn a_waiting_account_is_deposited_when_directed_and_expires_at_its_due_date() {
+        let after = Deposit::After(crate::directive::Latency::parse("2s").unwrap());
+        let mut p = waiting(Some(&after));
+        assert_eq!(p.status, Status::WaitingForDeposit);
+        assert_eq!(settle(&mut p, 2_999), None);
+        assert_eq!(settle(&mut p, 3_000), Some(Status::Done));
+        assert_eq!(p.approved_at, Some(3));
+
+        let mut p = waiting(None);
+        assert_eq!(settle(&mut p, 9_999), None);
+        assert_eq!(settle(&mut p, 10_000), Some(Status::Expired));
+
+        let mut p = waiting(Some(&Deposit::Expired(Duration::from_secs(1))));
+        assert_eq!(settle(&mut p, 2_000), Some(Status::Expired));
+
+        // A deposit directed after the due date never comes: the account expires first.
+        let late = Deposit::After(crate::directive::Latency::parse("20s").unwrap());
+        let mut p = waiting(Some(&late));
+        assert_eq!(settle(&mut p, 30_000), Some(Status::Expired));
+    }
+
+    #[test]
+    fn number_and_secret_are_stable_per_key() {
+        assert_eq!(account_number("a").len(), 14);
+        assert_eq!(secret("a"), secret("a"));
+        assert_ne!(secret("a"), secret("b"));
+        assert!(secret("a").starts_with("ps_"));
+    }
+}
