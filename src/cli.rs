@@ -233,6 +233,63 @@ pub struct ServeArgs {
     /// Runtime worker threads (default: one per core).
     #[arg(long, env = "GAZUA_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Send PAYMENT_STATUS_CHANGED and DEPOSIT_CALLBACK events to this http:// URL
+    /// (repeatable: every event goes to each).
+    #[arg(long = "webhook-url", value_parser = parse_webhook_url)]
+    pub webhook_urls: Vec<http::Uri>,
+
+    /// Webhook deliveries waiting at most; when full the oldest is dropped and counted.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_outbox: u64,
+
+    /// Multiplies the PG's webhook retry schedule (1, 4, 16 … 4096 minutes): 0.001 runs a
+    /// minute in 60 ms.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    pub webhook_time_scale: f64,
+
+    /// The fraction of webhook events delivered twice with the same transmission id (0.02).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub webhook_duplicate: f64,
+
+    /// The fraction of webhook events never sent (0.01).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub webhook_drop: f64,
+
+    /// Waited before an event's first delivery: a latency expression such as
+    /// lognormal(p50=200ms, p99=5s).
+    #[arg(long, value_parser = parse_latency)]
+    pub webhook_delay: Option<Latency>,
+}
+
+fn parse_webhook_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("'{text}': {e}; expected http://host:port/path"))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        return Err(format!(
+            "'{text}': expected http://host:port/path (https is not built in)"
+        ));
+    }
+    Ok(uri)
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "'{text}': expected a fraction from 0 to 1, such as 0.02"
+        )),
+    }
+}
+
+fn parse_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!(
+            "'{text}': expected a positive factor, such as 0.001"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -477,6 +534,14 @@ impl ServeArgs {
             },
             access_log: self.access_log,
             workers: self.workers,
+            webhooks: crate::webhook::WebhookSettings {
+                urls: self.webhook_urls,
+                outbox: usize::try_from(self.webhook_outbox).unwrap_or(usize::MAX),
+                time_scale: self.webhook_time_scale,
+                duplicate: self.webhook_duplicate,
+                drop: self.webhook_drop,
+                delay: self.webhook_delay,
+            },
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub access_log: bool,
     pub workers: Option<usize>,
+    /// `--webhook-*`: where payments' changes are sent, and how.
+    pub webhooks: crate::webhook::WebhookSettings,
 }
 
 impl Config {
@@ -113,6 +115,7 @@ impl Config {
             log_format: LogFormat::Text,
             access_log: false,
             workers: None,
+            webhooks: crate::webhook::WebhookSettings::default(),
         }
     }
 }

@@ -22,6 +22,8 @@
 //! - [`server`] — the two ports and graceful shutdown; `conn` (accept loop, a connection's
 //!   clocks, the cap), `stack` (the protective layers, in one place), `lifecycle` (a request's
 //!   life), `timer` (the precise timer), `fault` (faults at the socket), `ops` (ops routes).
+//! - [`webhook`] — events to the merchant's webhook URLs: a bounded outbox, pooled delivery,
+//!   the PG's retry schedule, directed duplicates, drops and delays.
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life
@@ -47,3 +49,4 @@ pub mod profile;
 pub mod report;
 pub mod route;
 pub mod server;
+pub mod webhook;

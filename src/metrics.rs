@@ -17,6 +17,7 @@ use crate::codes::{self, CATALOG};
 use crate::directive::{Fault, Outcome};
 use crate::report::{Class, Delivered, StatusClass};
 use crate::route::Route;
+use crate::webhook::WebhookMetrics;
 
 const OUTCOMES: [&str; 5] = ["approved", "declined", "error", "throttled", "lost"];
 const FAULTS: [&str; 8] = [
@@ -73,6 +74,8 @@ pub struct Metrics {
     pub profile_info: IntGaugeVec,
     /// The shared ledger's calls (zero with an in-process ledger, which makes none).
     pub ledger: LedgerMetrics,
+    /// Webhook deliveries.
+    pub webhooks: WebhookMetrics,
     /// Per [`CloseReason`], in its order.
     closed: Vec<IntCounter>,
     pub panics: IntCounter,
@@ -234,6 +237,34 @@ impl Metrics {
             timeouts: ledger_errors.with_label_values(&["timeout"]),
             unavailable: ledger_errors.with_label_values(&["unavailable"]),
         };
+        let webhooks_vec = IntCounterVec::new(
+            Opts::new(
+                "gazua_webhooks_total",
+                "Webhook events and deliveries, by result: sent (answered 200), retried, failed \
+                 (given up after the last retry), dropped (pushed out of a full outbox), skipped \
+                 (--webhook-drop), duplicated (--webhook-duplicate), abandoned (at shutdown).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let webhook_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "gazua_webhook_delivery_seconds",
+                "From an event made to its delivery answered 200, retries included.",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 4.0, 14).expect("valid buckets")),
+        )
+        .expect("valid metric");
+        let webhooks = WebhookMetrics {
+            sent: webhooks_vec.with_label_values(&["sent"]),
+            retried: webhooks_vec.with_label_values(&["retried"]),
+            failed: webhooks_vec.with_label_values(&["failed"]),
+            dropped: webhooks_vec.with_label_values(&["dropped"]),
+            skipped: webhooks_vec.with_label_values(&["skipped"]),
+            duplicated: webhooks_vec.with_label_values(&["duplicated"]),
+            abandoned: webhooks_vec.with_label_values(&["abandoned"]),
+            latency: webhook_latency.clone(),
+        };
         let closed_vec = IntCounterVec::new(
             Opts::new(
                 "gazua_connections_closed_total",
@@ -266,6 +297,8 @@ impl Metrics {
             Box::new(build_info),
             Box::new(ledger_latency),
             Box::new(ledger_errors),
+            Box::new(webhooks_vec),
+            Box::new(webhook_latency),
             Box::new(closed_vec.clone()),
             Box::new(panics.clone()),
         ] {
@@ -307,6 +340,7 @@ impl Metrics {
             capacity_wait,
             profile_info,
             ledger,
+            webhooks,
             closed: CloseReason::ALL
                 .iter()
                 .map(|r| closed_vec.with_label_values(&[r.name()]))

@@ -37,6 +37,15 @@ mod store;
 mod tests;
 pub mod virtual_account;
 
+pub use render::transaction_key;
+
+use crate::webhook::Webhooks;
+
+/// A payment's JSON as webhooks carry it (the PG's Korean rendering).
+pub fn render_payment(p: &ledger::Payment) -> Vec<u8> {
+    render::payment(p, Lang::Ko)
+}
+
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -197,6 +206,8 @@ pub struct Api {
     pub secret_key: Option<String>,
     mint: KeyMint,
     ledger: Store,
+    /// `--webhook-url`: where payments' changes are sent.
+    webhooks: Option<Webhooks>,
 }
 
 /// The longest `Idempotency-Key` the PG accepts.
@@ -216,7 +227,21 @@ impl Api {
             secret_key: settings.secret_key,
             mint: KeyMint::new(settings.seed),
             ledger,
+            webhooks: None,
         }
+    }
+
+    /// At shutdown: pending webhooks are sent within `grace` or reported abandoned.
+    pub async fn drain_webhooks(&self, grace: std::time::Duration) {
+        if let Some(hooks) = &self.webhooks {
+            hooks.drain(grace).await;
+        }
+    }
+
+    /// Sends payments' changes to the webhook URLs (see [`crate::webhook`]).
+    pub fn with_webhooks(mut self, webhooks: Option<Webhooks>) -> Api {
+        self.webhooks = webhooks;
+        self
     }
 
     /// The `[gazua: …]` tag this request carries: in a JSON string value of its body, else

@@ -559,6 +559,12 @@ fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// The key of a payment's latest transaction (its `lastTransactionKey`), for the
+/// `transactionKey` of a DEPOSIT_CALLBACK.
+pub fn transaction_key(p: &Payment) -> String {
+    String::from_utf8_lossy(&TxKey::of(p.key(), p.cancels.len()).bytes()).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

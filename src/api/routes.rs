@@ -44,6 +44,7 @@ pub(super) async fn answer(
         now_ms: req.now.as_millisecond(),
         keep,
         shown: Mutex::new(None),
+        changed: Mutex::new(None),
     };
     let result = match req.target.route {
         Route::Create => cx.create().await,
@@ -60,6 +61,10 @@ pub(super) async fn answer(
         Err(Fail::Problem(problem)) => problem_reply(&problem, req.lang),
         Err(Fail::Ledger(down)) => return Err(down),
     };
+    let changed = cx.changed.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(p) = changed.filter(|_| reply.status == StatusCode::OK) {
+        api.changed(&p);
+    }
     let shown = cx
         .shown
         .into_inner()
@@ -102,6 +107,8 @@ struct Cx<'a> {
     /// A `Mutex`, not a `Cell`: the ledger closures that fill it are held across a shared
     /// ledger's awaits, so the context must be `Sync` (never contended: one request's).
     shown: Mutex<Option<Payment>>,
+    /// The payment a 200 shows in a new status, for the webhooks (only when they are on).
+    changed: Mutex<Option<Payment>>,
 }
 
 fn ok(body: Vec<u8>) -> Reply {
@@ -240,6 +247,10 @@ impl Cx<'_> {
     fn show(&self, p: &Payment) -> Reply {
         if self.keep {
             *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+        }
+        // Every 200 with a payment but a create's (READY) and an inquiry's is a change.
+        if self.api.webhooks.is_some() && p.status != Status::Ready {
+            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
         }
         ok(render::payment(p, self.lang))
     }

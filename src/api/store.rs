@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::ledger::{Ledger, Payment, Reservation, Stored};
 use super::redis_ledger::{LedgerDown, RedisLedger};
 
+#[derive(Clone)]
 pub enum Store {
     /// The memory or stateless ledger (or any synchronous one).
     Local(Arc<dyn Ledger>),

@@ -123,6 +123,48 @@ pub fn deposit(p: &mut Payment, at_ms: i64) {
 }
 
 impl super::Api {
+    /// A payment's change, told to the webhooks (when there are any); a virtual account left
+    /// waiting is settled again when its directed deposit or its due date comes, and that
+    /// change told too.
+    pub(super) fn changed(&self, p: &Payment) {
+        let Some(hooks) = &self.webhooks else {
+            return;
+        };
+        hooks.payment_changed(p);
+        let Some(va) =
+            p.va.as_deref()
+                .filter(|_| p.status == Status::WaitingForDeposit)
+        else {
+            return;
+        };
+        let at_ms = va
+            .deposit_ms
+            .filter(|&d| d < va.due_ms)
+            .unwrap_or(va.due_ms);
+        let (hooks, store, key) = (hooks.clone(), self.ledger.clone(), p.key().to_owned());
+        tokio::spawn(async move {
+            let wait = at_ms - jiff::Timestamp::now().as_millisecond();
+            tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
+            let now_ms = jiff::Timestamp::now().as_millisecond();
+            let mut changed = None;
+            let settled = store
+                .modify(&key, &mut |slot| {
+                    changed = slot
+                        .as_mut()
+                        .and_then(|p| settle(p, now_ms).map(|_| p.clone()));
+                })
+                .await;
+            match (settled, changed) {
+                (Ok(()), Some(p)) => hooks.payment_changed(&p),
+                (Ok(()), None) => {}
+                (Err(_), _) => tracing::warn!(
+                    payment_key = %key,
+                    "a virtual account's deposit or expiry was not recorded: the ledger is unreachable"
+                ),
+            }
+        });
+    }
+
     /// `POST /__gazua/deposits/{paymentKey}`: the test console's "deposit" button. A waiting
     /// account is deposited now (`DONE`, answered with the payment); any other payment is
     /// refused with what it is, an unknown key with the PG's not-found. `Err` only when the
@@ -135,8 +177,10 @@ impl super::Api {
     ) -> Result<(StatusCode, Vec<u8>), LedgerDown> {
         let now_ms = now.as_millisecond();
         let mut answer = None;
+        let mut deposited = None;
         self.ledger
             .modify(key, &mut |slot| {
+                deposited = None;
                 answer = Some(match slot {
                     None => (
                         StatusCode::NOT_FOUND,
@@ -171,6 +215,9 @@ impl super::Api {
                 });
             })
             .await?;
+        if let (Some(hooks), Some(p)) = (&self.webhooks, &deposited) {
+            hooks.payment_changed(p);
+        }
         Ok(match answer {
             Some((_, _, Some(body))) => (StatusCode::OK, body),
             Some((status, message, None)) => {

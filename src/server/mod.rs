@@ -132,7 +132,11 @@ impl Server {
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
                 ),
             },
-        });
+        })
+        .with_webhooks(crate::webhook::Webhooks::start(
+            config.webhooks.clone(),
+            metrics.webhooks.clone(),
+        ));
         let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
@@ -219,6 +223,7 @@ impl Server {
         let _ = draining_tx.send(true);
         repeats.abort();
         let grace = config.shutdown_grace;
+        let drain_started = Instant::now();
         // Delayed requests are answered a little before the grace ends, so their responses
         // are written before the process exits.
         let answer_by = Instant::now() + grace.saturating_sub(grace / 10);
@@ -244,6 +249,11 @@ impl Server {
             );
         }
         tracing::info!("drained");
+        // Webhooks still pending get what is left of the grace, then are reported abandoned.
+        state
+            .api
+            .drain_webhooks(grace.saturating_sub(drain_started.elapsed()))
+            .await;
         // The admin port answered readiness 503 all along the drain; it ends with the server.
         if let Some(admin) = admin {
             admin.abort();

@@ -1,0 +1,458 @@
+//! Webhooks through real sockets: a small receiver (a hyper server on 127.0.0.1:0) records
+//! every delivery; the tests check the PG's bodies and headers, the retry schedule (scaled),
+//! directed duplicates and drops, the bounded outbox, and the virtual-account lifecycle as the
+//! merchant sees it.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{TestServer, send};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// One delivery as the receiver got it.
+#[derive(Debug, Clone)]
+struct Got {
+    headers: HeaderMap,
+    body: Value,
+    at: Instant,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).unwrap().to_str().unwrap()
+    }
+}
+
+/// How the receiver answers: `fail_first` deliveries get a 500, then 200s; `stuck` never answers.
+#[derive(Clone, Copy, Default)]
+struct Behaviour {
+    fail_first: usize,
+    stuck: bool,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    async fn start(behaviour: Behaviour) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let record = got.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (record, seen) = (record.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let (record, seen) = (record.clone(), seen.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let n = seen.fetch_add(1, Ordering::SeqCst);
+                            record.lock().unwrap().push(Got {
+                                headers: parts.headers,
+                                body: serde_json::from_slice(&body).unwrap(),
+                                at: Instant::now(),
+                            });
+                            if behaviour.stuck {
+                                std::future::pending::<()>().await;
+                            }
+                            let status = if n < behaviour.fail_first {
+                                StatusCode::INTERNAL_SERVER_ERROR
+                            } else {
+                                StatusCode::OK
+                            };
+                            let mut response = Response::new(Full::new(Bytes::new()));
+                            *response.status_mut() = status;
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver { addr, got }
+    }
+
+    fn url(&self) -> http::Uri {
+        format!("http://{}/hooks", self.addr).parse().unwrap()
+    }
+
+    fn all(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `pred` holds of what arrived.
+    async fn until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+        let start = Instant::now();
+        loop {
+            let all = self.all();
+            if pred(&all) {
+                return all;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no {what}: {all:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn of_type<'a>(all: &'a [Got], kind: &str, status: &str) -> Vec<&'a Got> {
+    all.iter()
+        .filter(|g| match kind {
+            "DEPOSIT_CALLBACK" => g.body.get("eventType").is_none() && g.body["status"] == status,
+            _ => g.body["eventType"] == kind && g.body["data"]["status"] == status,
+        })
+        .collect()
+}
+
+async fn server_to(
+    receiver: &Receiver,
+    tune: impl FnOnce(&mut gazua_pay::config::Config),
+) -> TestServer {
+    let mut config = common::config();
+    config.webhooks.urls = vec![receiver.url()];
+    tune(&mut config);
+    TestServer::start(config).await
+}
+
+async fn metric(server: &TestServer, result: &str) -> u64 {
+    let reply = send(server.addr, "GET", "/metrics", &[], "").await;
+    let text = String::from_utf8(reply.body.to_vec()).unwrap();
+    let line = format!("gazua_webhooks_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+async fn issue_va(server: &TestServer, order_id: &str, directive: &str) -> Value {
+    let body = json!({"amount": 30000, "orderId": order_id, "orderName": "패딩",
+                      "customerName": "홍길동", "bank": "20"});
+    let reply = send(
+        server.addr,
+        "POST",
+        "/v1/virtual-accounts",
+        &[("x-gazua", directive)],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.json()
+}
+
+fn assert_pg_headers(g: &Got) {
+    assert_eq!(g.header("content-type"), "application/json");
+    assert!(!g.header("tosspayments-webhook-transmission-id").is_empty());
+    let time = g.header("tosspayments-webhook-transmission-time");
+    assert_eq!(time.len(), "2022-05-12T00:00:00.000000".len(), "{time}");
+    assert!(g.headers.get("tosspayments-webhook-signature").is_none());
+}
+
+#[tokio::test]
+async fn each_event_arrives_with_the_pgs_body_and_headers() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |_| {}).await;
+    let confirmed = common::confirm(server.addr, &[]).await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    let key = confirmed.json()["paymentKey"].as_str().unwrap().to_owned();
+    let all = receiver
+        .until("DONE event", |all| {
+            !of_type(all, "PAYMENT_STATUS_CHANGED", "DONE").is_empty()
+        })
+        .await;
+    let done = of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE")[0];
+    assert_pg_headers(done);
+    assert_eq!(
+        done.header("tosspayments-webhook-transmission-retried-count"),
+        "0"
+    );
+    let created = done.body["createdAt"].as_str().unwrap();
+    assert_eq!(created.len(), 26, "yyyy-MM-ddTHH:mm:ss.SSSSSS: {created}");
+    assert!(!created.contains('+'));
+    assert_eq!(done.body["data"]["paymentKey"], key.as_str());
+    assert_eq!(done.body["data"]["method"], "카드");
+
+    let va = issue_va(&server, "order-hook-va", "deposit=never").await;
+    let all = receiver
+        .until("issue events", |all| {
+            !of_type(all, "DEPOSIT_CALLBACK", "WAITING_FOR_DEPOSIT").is_empty()
+                && !of_type(all, "PAYMENT_STATUS_CHANGED", "WAITING_FOR_DEPOSIT").is_empty()
+        })
+        .await;
+    let callback = of_type(&all, "DEPOSIT_CALLBACK", "WAITING_FOR_DEPOSIT")[0];
+    assert_pg_headers(callback);
+    let mut fields: Vec<&str> = callback
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["createdAt", "orderId", "secret", "status", "transactionKey"]
+    );
+    assert_eq!(callback.body["secret"], va["secret"]);
+    assert_eq!(callback.body["orderId"], "order-hook-va");
+    // Each event has its own transmission id.
+    let mut ids: Vec<&str> = all
+        .iter()
+        .map(|g| g.header("tosspayments-webhook-transmission-id"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_virtual_account_lifecycle_reaches_the_merchant() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |_| {}).await;
+
+    // Deposited after the directed delay: DONE, with the secret the issue gave.
+    let issued_at = Instant::now();
+    let va = issue_va(&server, "order-life-1", "deposit=1s").await;
+    let all = receiver
+        .until("deposit", |all| {
+            !of_type(all, "DEPOSIT_CALLBACK", "DONE").is_empty()
+        })
+        .await;
+    let deposited = of_type(&all, "DEPOSIT_CALLBACK", "DONE")[0];
+    assert!(deposited.at.duration_since(issued_at) >= Duration::from_secs(1));
+    assert_eq!(deposited.body["secret"], va["secret"]);
+    assert_eq!(of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE").len(), 1);
+    let key = va["paymentKey"].as_str().unwrap();
+    let now = send(server.addr, "GET", &format!("/v1/payments/{key}"), &[], "").await;
+    assert_eq!(now.json()["status"], "DONE");
+
+    // Expired at the (directed) due date.
+    let expiring = issue_va(&server, "order-life-2", "deposit=expired(300ms)").await;
+    let all = receiver
+        .until("expiry", |all| {
+            !of_type(all, "PAYMENT_STATUS_CHANGED", "EXPIRED").is_empty()
+        })
+        .await;
+    let expired = of_type(&all, "PAYMENT_STATUS_CHANGED", "EXPIRED")[0];
+    assert_eq!(expired.body["data"]["paymentKey"], expiring["paymentKey"]);
+    assert_eq!(expired.body["data"]["virtualAccount"]["expired"], true);
+
+    // Cancelled while waiting: CANCELED in both events.
+    let waiting = issue_va(&server, "order-life-3", "deposit=never").await;
+    let key = waiting["paymentKey"].as_str().unwrap();
+    let cancel = json!({"cancelReason": "고객 변심"}).to_string();
+    let canceled = send(
+        server.addr,
+        "POST",
+        &format!("/v1/payments/{key}/cancel"),
+        &[],
+        &cancel,
+    )
+    .await;
+    assert_eq!(canceled.status, StatusCode::OK, "{:?}", canceled.body);
+    let all = receiver
+        .until("cancel events", |all| {
+            !of_type(all, "DEPOSIT_CALLBACK", "CANCELED").is_empty()
+                && !of_type(all, "PAYMENT_STATUS_CHANGED", "CANCELED").is_empty()
+        })
+        .await;
+    assert_eq!(
+        of_type(&all, "DEPOSIT_CALLBACK", "CANCELED")[0].body["secret"],
+        waiting["secret"]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_receiver_failing_twice_gets_the_third_try_on_the_scaled_schedule() {
+    let receiver = Receiver::start(Behaviour {
+        fail_first: 2,
+        stuck: false,
+    })
+    .await;
+    // A minute lasts 50 ms: the retries come 50 ms and 200 ms after the failures.
+    let server = server_to(&receiver, |c| c.webhooks.time_scale = 0.05 / 60.0).await;
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    let all = receiver.until("three tries", |all| all.len() >= 3).await;
+    let id = all[0].header("tosspayments-webhook-transmission-id");
+    for (n, g) in all.iter().take(3).enumerate() {
+        assert_eq!(g.header("tosspayments-webhook-transmission-id"), id);
+        assert_eq!(
+            g.header("tosspayments-webhook-transmission-retried-count"),
+            n.to_string()
+        );
+    }
+    assert!(all[1].at - all[0].at >= Duration::from_millis(50));
+    assert!(all[2].at - all[1].at >= Duration::from_millis(200));
+    // No fourth: the third was answered 200.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.all().len(), 3);
+    assert_eq!(metric(&server, "retried").await, 2);
+    assert_eq!(metric(&server, "sent").await, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_percent_duplicates_over_two_thousand_events_land_within_binomial_bounds() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |c| c.webhooks.duplicate = 0.02).await;
+    const N: usize = 2000;
+    let mut sender = common::connect(server.addr).await;
+    for _ in 0..N {
+        let body = common::fresh_confirm_body();
+        let reply = common::send_on(
+            &mut sender,
+            server.addr,
+            "POST",
+            "/v1/payments/confirm",
+            &[],
+            &body,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let duplicated = metric(&server, "duplicated").await as usize;
+    let all = receiver
+        .until("every delivery", |all| all.len() >= N + duplicated)
+        .await;
+    let mut ids: Vec<&str> = all
+        .iter()
+        .map(|g| g.header("tosspayments-webhook-transmission-id"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "every event arrived");
+    assert_eq!(
+        all.len() - N,
+        duplicated,
+        "the metric counts the duplicates delivered"
+    );
+    // Binomial(2000, 0.02): mean 40, sd 6.3; ±5 sd never flakes.
+    assert!((9..=71).contains(&duplicated), "{duplicated} duplicates");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_outbox_drops_the_oldest_counts_it_and_never_delays_an_answer() {
+    async fn answer_times(server: &TestServer, n: usize) -> Vec<Duration> {
+        let mut sender = common::connect(server.addr).await;
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let body = common::fresh_confirm_body();
+            let start = Instant::now();
+            let reply = common::send_on(
+                &mut sender,
+                server.addr,
+                "POST",
+                "/v1/payments/confirm",
+                &[],
+                &body,
+            )
+            .await;
+            times.push(start.elapsed());
+            assert_eq!(reply.status, StatusCode::OK);
+        }
+        times.sort_unstable();
+        times
+    }
+    const N: usize = 200;
+    let healthy = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&healthy, |c| c.webhooks.outbox = 4).await;
+    let baseline = answer_times(&server, N).await;
+    server.shutdown().await;
+
+    let stuck = Receiver::start(Behaviour {
+        fail_first: 0,
+        stuck: true,
+    })
+    .await;
+    let server = server_to(&stuck, |c| {
+        c.webhooks.outbox = 4;
+        c.shutdown_grace = Duration::from_millis(300);
+    })
+    .await;
+    let with_stuck = answer_times(&server, N).await;
+    // 16 deliveries hang in flight, 4 wait: every other event was pushed out and counted.
+    let dropped = metric(&server, "dropped").await as usize;
+    assert!(dropped >= N - 16 - 4, "{dropped} dropped");
+    assert!(dropped <= N, "{dropped} dropped");
+    // A blocked answer would wait for the 10 s delivery timeout; the median stays near the
+    // healthy one (generous: other builds share this machine).
+    let median = |t: &[Duration]| t[t.len() / 2];
+    assert!(
+        median(&with_stuck) < median(&baseline) * 5 + Duration::from_millis(20),
+        "median {:?} with a stuck receiver, {:?} without",
+        median(&with_stuck),
+        median(&baseline)
+    );
+    assert!(
+        with_stuck[N - 1] < Duration::from_secs(2),
+        "max {:?}",
+        with_stuck[N - 1]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_directed_drop_sends_nothing_and_shows_in_the_metric() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |c| c.webhooks.drop = 1.0).await;
+    for _ in 0..5 {
+        assert_eq!(
+            common::confirm(server.addr, &[]).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(metric(&server, "skipped").await, 5);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(receiver.all().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_pending_at_shutdown_are_abandoned_within_the_grace() {
+    let receiver = Receiver::start(Behaviour {
+        fail_first: 0,
+        stuck: true,
+    })
+    .await;
+    let server = server_to(&receiver, |c| c.shutdown_grace = Duration::from_millis(300)).await;
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    receiver.until("the delivery", |all| !all.is_empty()).await;
+    let start = Instant::now();
+    server.shutdown().await;
+    // The stuck delivery did not hold shutdown past the grace (plus a margin for a loaded box).
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
