@@ -456,3 +456,32 @@ async fn webhooks_pending_at_shutdown_are_abandoned_within_the_grace() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_readme_example_deposits_once_and_calls_back_twice() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |c| c.webhooks.duplicate = 1.0).await;
+    let issued_at = Instant::now();
+    let issued = issue_va(&server, "order-va-0002", "deposit=2s").await;
+    let all = receiver
+        // Four events (issue and deposit, each PAYMENT_STATUS_CHANGED and DEPOSIT_CALLBACK),
+        // each delivered twice.
+        .until("every delivery", |all| all.len() >= 8)
+        .await;
+    let callbacks = of_type(&all, "DEPOSIT_CALLBACK", "DONE");
+    assert_eq!(callbacks.len(), 2);
+    assert!(callbacks[0].at.duration_since(issued_at) >= Duration::from_secs(2));
+    let id = |g: &Got| g.header("tosspayments-webhook-transmission-id").to_owned();
+    assert_eq!(
+        id(callbacks[0]),
+        id(callbacks[1]),
+        "one event, delivered twice"
+    );
+    assert_eq!(callbacks[0].body["secret"], issued["secret"]);
+    let key = issued["paymentKey"].as_str().unwrap();
+    let now = send(server.addr, "GET", &format!("/v1/payments/{key}"), &[], "").await;
+    assert_eq!(now.json()["status"], "DONE");
+    assert_eq!(now.json()["secret"], issued["secret"]);
+    assert_eq!(metric(&server, "duplicated").await, 4);
+    server.shutdown().await;
+}
