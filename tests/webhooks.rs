@@ -42,6 +42,11 @@ struct Behaviour {
     stuck: bool,
 }
 
+const STUCK: Behaviour = Behaviour {
+    fail_first: 0,
+    stuck: true,
+};
+
 #[derive(Clone)]
 struct Receiver {
     addr: SocketAddr,
@@ -159,6 +164,15 @@ async fn issue_va(server: &TestServer, order_id: &str, directive: &str) -> Value
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     reply.json()
+}
+
+/// A confirm of a fresh payment on a kept-alive connection.
+async fn confirm_on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+) -> common::Reply {
+    let body = common::fresh_confirm_body();
+    common::send_on(sender, addr, "POST", "/v1/payments/confirm", &[], &body).await
 }
 
 fn assert_pg_headers(g: &Got) {
@@ -289,7 +303,7 @@ async fn the_virtual_account_lifecycle_reaches_the_merchant() {
 async fn a_receiver_failing_twice_gets_the_third_try_on_the_scaled_schedule() {
     let receiver = Receiver::start(Behaviour {
         fail_first: 2,
-        stuck: false,
+        ..Behaviour::default()
     })
     .await;
     // A minute lasts 50 ms: the retries come 50 ms and 200 ms after the failures.
@@ -324,16 +338,7 @@ async fn two_percent_duplicates_over_two_thousand_events_land_within_binomial_bo
     const N: usize = 2000;
     let mut sender = common::connect(server.addr).await;
     for _ in 0..N {
-        let body = common::fresh_confirm_body();
-        let reply = common::send_on(
-            &mut sender,
-            server.addr,
-            "POST",
-            "/v1/payments/confirm",
-            &[],
-            &body,
-        )
-        .await;
+        let reply = confirm_on(&mut sender, server.addr).await;
         assert_eq!(reply.status, StatusCode::OK);
     }
     let duplicated = metric(&server, "duplicated").await as usize;
@@ -363,17 +368,8 @@ async fn a_full_outbox_drops_the_oldest_counts_it_and_never_delays_an_answer() {
         let mut sender = common::connect(server.addr).await;
         let mut times = Vec::with_capacity(n);
         for _ in 0..n {
-            let body = common::fresh_confirm_body();
             let start = Instant::now();
-            let reply = common::send_on(
-                &mut sender,
-                server.addr,
-                "POST",
-                "/v1/payments/confirm",
-                &[],
-                &body,
-            )
-            .await;
+            let reply = confirm_on(&mut sender, server.addr).await;
             times.push(start.elapsed());
             assert_eq!(reply.status, StatusCode::OK);
         }
@@ -386,11 +382,7 @@ async fn a_full_outbox_drops_the_oldest_counts_it_and_never_delays_an_answer() {
     let baseline = answer_times(&server, N).await;
     server.shutdown().await;
 
-    let stuck = Receiver::start(Behaviour {
-        fail_first: 0,
-        stuck: true,
-    })
-    .await;
+    let stuck = Receiver::start(STUCK).await;
     let server = server_to(&stuck, |c| {
         c.webhooks.outbox = 4;
         c.shutdown_grace = Duration::from_millis(300);
@@ -436,11 +428,7 @@ async fn a_directed_drop_sends_nothing_and_shows_in_the_metric() {
 
 #[tokio::test]
 async fn webhooks_pending_at_shutdown_are_abandoned_within_the_grace() {
-    let receiver = Receiver::start(Behaviour {
-        fail_first: 0,
-        stuck: true,
-    })
-    .await;
+    let receiver = Receiver::start(STUCK).await;
     let server = server_to(&receiver, |c| c.shutdown_grace = Duration::from_millis(300)).await;
     assert_eq!(
         common::confirm(server.addr, &[]).await.status,

@@ -275,12 +275,33 @@ impl Cx<'_> {
         let tag = input::tag_in(&order_name)
             .or_else(|| customer_name.as_deref().and_then(input::tag_in))
             .map(str::to_owned);
+        self.mint_and_record(amount, &order_id, &order_name, tag, &|key| {
+            let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
+            if virtual_account {
+                let customer = customer_name.as_deref().unwrap_or("고객");
+                p.va = Some(Box::new(VirtualAccount::new(va::DEFAULT_BANK, customer)));
+            }
+            p
+        })
+        .await
+    }
+
+    /// Mints a paymentKey for a new payment (its tag carried in it), records `make(key)`
+    /// under it and answers it.
+    async fn mint_and_record(
+        &self,
+        amount: u64,
+        order_id: &str,
+        order_name: &str,
+        tag: Option<String>,
+        make: &(dyn Fn(&str) -> Payment + Sync),
+    ) -> Result<Reply, Fail> {
         let minted = MintedPayment {
             billing: false,
             at: self.now,
             amount,
-            order_id: order_id.clone().into_owned(),
-            order_name: Some(order_name.clone().into_owned()),
+            order_id: order_id.to_owned(),
+            order_name: Some(order_name.to_owned()),
             tag,
         };
         let key = self
@@ -292,11 +313,7 @@ impl Cx<'_> {
         self.api
             .ledger
             .modify(&key, &mut |slot| {
-                let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-                if virtual_account {
-                    let customer = customer_name.as_deref().unwrap_or("고객");
-                    p.va = Some(Box::new(VirtualAccount::new(va::DEFAULT_BANK, customer)));
-                }
+                let p = make(&key);
                 reply = Some(self.show(&p));
                 *slot = Some(p);
             })
@@ -589,31 +606,13 @@ impl Cx<'_> {
         let tag = input::tag_in(&order_name)
             .or_else(|| input::tag_in(&customer))
             .map(str::to_owned);
-        let minted = MintedPayment {
-            billing: false,
-            at: self.now,
-            amount,
-            order_id: order_id.clone().into_owned(),
-            order_name: Some(order_name.clone().into_owned()),
-            tag,
-        };
-        let key = self
-            .api
-            .mint
-            .mint_payment(&minted)
-            .map_err(|e| Problem::TagTooLong(e.room))?;
-        let mut reply = None;
-        self.api
-            .ledger
-            .modify(&key, &mut |slot| {
-                let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-                p.va = Some(Box::new(VirtualAccount::new(&bank, &customer)));
-                va::issue(&mut p, self.now_ms, due_ms, self.deposit);
-                reply = Some(self.show(&p));
-                *slot = Some(p);
-            })
-            .await?;
-        Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
+        self.mint_and_record(amount, &order_id, &order_name, tag, &|key| {
+            let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
+            p.va = Some(Box::new(VirtualAccount::new(&bank, &customer)));
+            va::issue(&mut p, self.now_ms, due_ms, self.deposit);
+            p
+        })
+        .await
     }
 
     /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.
