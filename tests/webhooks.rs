@@ -473,3 +473,57 @@ async fn the_readme_example_deposits_once_and_calls_back_twice() {
     assert_eq!(metric(&server, "duplicated").await, 4);
     server.shutdown().await;
 }
+
+/// The real binary: a delivered try is an access-log line with its transmission id, and on
+/// SIGTERM a delivery still hanging when the grace ends is logged as abandoned.
+#[test]
+fn sigterm_reports_webhooks_still_pending_as_abandoned() {
+    let rt = common::runtime();
+    let receiver = rt.block_on(Receiver::start(STUCK));
+    let healthy = rt.block_on(Receiver::start(Behaviour::default()));
+    let url = receiver.url().to_string();
+    let healthy_url = healthy.url().to_string();
+    let mut gazua = common::Binary::start(&[
+        "--profile",
+        "happy",
+        "--access-log",
+        "--shutdown-grace",
+        "1s",
+        "--webhook-url",
+        &url,
+        "--webhook-url",
+        &healthy_url,
+    ]);
+    let reply = rt.block_on(common::confirm(gazua.addr, &[]));
+    assert_eq!(reply.status, StatusCode::OK);
+    rt.block_on(receiver.until("the delivery", |all| !all.is_empty()));
+    rt.block_on(healthy.until("the delivery", |all| !all.is_empty()));
+    let id = receiver.all()[0]
+        .header("tosspayments-webhook-transmission-id")
+        .to_owned();
+    // The delivered try is in the access log with the event's transmission id (every URL
+    // gets the event under one id).
+    let start = Instant::now();
+    while !gazua.logs.lock().unwrap().iter().any(|l| {
+        l["target"] == "access" && l["message"] == "webhook" && l["transmission_id"] == id.as_str()
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no access-log line for {id}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gazua.signal("-TERM");
+    let status = gazua.wait(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+    let logs = gazua.logs.lock().unwrap().clone();
+    let abandoned = logs
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("abandoned"))
+        })
+        .unwrap_or_else(|| panic!("no abandoned line in {logs:#?}"));
+    assert_eq!(abandoned["abandoned"], 1);
+}
