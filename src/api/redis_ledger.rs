@@ -22,9 +22,9 @@
 //!
 //! Every call is bounded by `--ledger-timeout` ([`DEFAULT_TIMEOUT`]; waiting for an in-flight
 //! slot included), so a slow or stopped Redis turns into a 503 `GAZUA_LEDGER_UNAVAILABLE`,
-//! never a hang. The
-//! connection manager reconnects by itself with backoff; a ping every
-//! [`HEALTH_INTERVAL`] keeps readiness true to Redis's state.
+//! never a hang. The connection manager reconnects by itself with backoff; a ping every
+//! [`HEALTH_INTERVAL`] keeps readiness true to Redis's state, and while Redis is unreachable
+//! one direct connection attempt per ping says why (a 503's message and the log carry it).
 //!
 //! # TLS (`rediss://`)
 //!
