@@ -62,16 +62,16 @@ pub fn key_of(path: &str) -> Option<String> {
 /// `base` such as `http://127.0.0.1:8080`) with the signed redirect targets.
 pub fn url(mint: &KeyMint, base: &str, key: &str, success: &str, fail: &str) -> String {
     let mut url = format!("{base}{PREFIX}{key}{SUFFIX}");
-    query(&mut url, '?', &[("successUrl", success), ("failUrl", fail)]);
+    query(&mut url, "?", &[("successUrl", success), ("failUrl", fail)]);
     let sig = mint.sign_checkout(key, success, fail);
-    query(&mut url, '&', &[("sig", &sig)]);
+    query(&mut url, "&", &[("sig", &sig)]);
     url
 }
 
 /// Appends `pairs` to `url` after `first` (`?` or `&`), each value percent-encoded.
-fn query(url: &mut String, first: char, pairs: &[(&str, &str)]) {
+fn query(url: &mut String, first: &str, pairs: &[(&str, &str)]) {
     for (i, (name, value)) in pairs.iter().enumerate() {
-        url.push(if i == 0 { first } else { '&' });
+        url.push_str(if i == 0 { first } else { "&" });
         let _ = write!(url, "{name}={}", utf8_percent_encode(value, COMPONENT));
     }
 }
@@ -85,18 +85,12 @@ fn redirect_to(target: &str, pairs: &[(&str, &str)]) -> String {
     // A target with spaces or non-ASCII text must still make a valid Location header.
     let mut url = utf8_percent_encode(base, LOOSE).to_string();
     let first = match url.find('?') {
-        Some(_) if url.ends_with('?') || url.ends_with('&') => '\0',
-        Some(_) => '&',
-        None => '?',
+        None => "?",
+        // Already ends in a separator: no second one.
+        Some(_) if url.ends_with('?') || url.ends_with('&') => "",
+        Some(_) => "&",
     };
-    if first == '\0' {
-        // Already ends in a separator: add the pairs without another one.
-        let mut rest = String::new();
-        query(&mut rest, '&', pairs);
-        url.push_str(&rest[1..]);
-    } else {
-        query(&mut url, first, pairs);
-    }
+    query(&mut url, first, pairs);
     url.push_str(fragment);
     url
 }
@@ -356,7 +350,7 @@ fn grouped(amount: u64) -> String {
     let digits = amount.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(d);

@@ -153,7 +153,7 @@ impl KeyMint {
         }
         format!(
             "{:016x}",
-            xxh3_64_with_seed(&text, self.mac_key ^ 0x636b_6f75_74)
+            xxh3_64_with_seed(&text, self.mac_key ^ 0x0063_6b6f_7574)
         )
     }
 
