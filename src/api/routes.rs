@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::checkout;
 use super::input::{self, Loose, Problem};
 use super::keys::{self, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
@@ -255,6 +256,15 @@ impl Cx<'_> {
         ok(render::payment(p, self.lang))
     }
 
+    /// A 200 with the created payment, whose `checkout.url` is Gazua's own window. (A replay
+    /// of it by `Idempotency-Key` renders the stored payment, with the PG-style URL.)
+    fn show_created(&self, p: &Payment, checkout: &str) -> Reply {
+        if self.keep {
+            *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+        }
+        ok(render::payment_with_checkout(p, self.lang, Some(checkout)))
+    }
+
     fn approved(&self) -> bool {
         matches!(self.outcome, Outcome::Approved | Outcome::Lost(_))
     }
@@ -266,8 +276,8 @@ impl Cx<'_> {
         let amount = input::amount("amount", body.amount)?;
         let order_id = input::order_id(body.order_id)?;
         let order_name = input::text("orderName", body.order_name, 100)?;
-        input::text("successUrl", body.success_url, 1000)?;
-        input::text("failUrl", body.fail_url, 1000)?;
+        let success_url = input::text("successUrl", body.success_url, 1000)?;
+        let fail_url = input::text("failUrl", body.fail_url, 1000)?;
         let customer_name = input::optional_text("customerName", body.customer_name, 100)?;
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Create, self.outcome, self.lang));
@@ -275,7 +285,8 @@ impl Cx<'_> {
         let tag = input::tag_in(&order_name)
             .or_else(|| customer_name.as_deref().and_then(input::tag_in))
             .map(str::to_owned);
-        self.mint_and_record(amount, &order_id, &order_name, tag, &|key| {
+        let urls = Some((&*success_url, &*fail_url));
+        self.mint_and_record(amount, &order_id, &order_name, tag, urls, &|key| {
             let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
             if virtual_account {
                 let customer = customer_name.as_deref().unwrap_or("고객");
@@ -287,13 +298,15 @@ impl Cx<'_> {
     }
 
     /// Mints a paymentKey for a new payment (its tag carried in it), records `make(key)`
-    /// under it and answers it.
+    /// under it and answers it; with the create's `(successUrl, failUrl)`, its `checkout.url`
+    /// is Gazua's own window.
     async fn mint_and_record(
         &self,
         amount: u64,
         order_id: &str,
         order_name: &str,
         tag: Option<String>,
+        urls: Option<(&str, &str)>,
         make: &(dyn Fn(&str) -> Payment + Sync),
     ) -> Result<Reply, Fail> {
         let minted = MintedPayment {
@@ -309,12 +322,24 @@ impl Cx<'_> {
             .mint
             .mint_payment(&minted)
             .map_err(|e| Problem::TagTooLong(e.room))?;
+        let checkout = urls.map(|(success_url, fail_url)| {
+            checkout::url(
+                &self.api.mint,
+                &own_base(self.req.headers),
+                &key,
+                success_url,
+                fail_url,
+            )
+        });
         let mut reply = None;
         self.api
             .ledger
             .modify(&key, &mut |slot| {
                 let p = make(&key);
-                reply = Some(self.show(&p));
+                reply = Some(match &checkout {
+                    Some(url) => self.show_created(&p, url),
+                    None => self.show(&p),
+                });
                 *slot = Some(p);
             })
             .await?;
@@ -606,7 +631,7 @@ impl Cx<'_> {
         let tag = input::tag_in(&order_name)
             .or_else(|| input::tag_in(&customer))
             .map(str::to_owned);
-        self.mint_and_record(amount, &order_id, &order_name, tag, &|key| {
+        self.mint_and_record(amount, &order_id, &order_name, tag, None, &|key| {
             let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
             p.va = Some(Box::new(VirtualAccount::new(&bank, &customer)));
             va::issue(&mut p, self.now_ms, due_ms, self.deposit);
@@ -768,4 +793,22 @@ fn declined_code(code: &CodeRef) -> CodeName {
     code.code
         .clone()
         .unwrap_or(CodeName::Known(known("REJECT_CARD_PAYMENT")))
+}
+
+/// Gazua's own address as the client reached it (`http://` + `Host`), where the checkout
+/// window is served; the PG's host when the request names none fit for a URL.
+fn own_base(headers: &http::HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        });
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => "https://api.tosspayments.com".to_owned(),
+    }
 }
