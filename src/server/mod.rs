@@ -1,9 +1,10 @@
 //! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
-//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`].
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], HTTPS in [`tls`].
 
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -17,7 +18,8 @@ use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -78,6 +80,8 @@ impl State {
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,
+    /// `--tls-listen`: the same routes over HTTPS.
+    tls: Option<(TcpListener, Arc<tls::Tls>)>,
     /// `--admin-listen`: the ops routes only.
     admin: Option<TcpListener>,
     state: Arc<State>,
@@ -87,13 +91,7 @@ pub struct Server {
 impl Server {
     /// Binds the listen address; `127.0.0.1:0` picks a free port (see [`Server::local_addr`]).
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let socket = match config.listen {
-            SocketAddr::V4(_) => TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(config.listen)?;
-        let listener = socket.listen(BACKLOG)?;
+        let listener = listen(config.listen)?;
         let admin = match config.admin_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
@@ -120,6 +118,19 @@ impl Server {
             },
         });
         let metrics = Metrics::new();
+        let tls = match &config.tls {
+            Some(settings) => {
+                let tls = tls::Tls::load(settings, metrics.registry())?;
+                let listener = listen(settings.listen).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on --tls-listen {}: {e}", settings.listen),
+                    )
+                })?;
+                Some((listener, Arc::new(tls)))
+            }
+            None => None,
+        };
         let state = Arc::new(State {
             config,
             engine,
@@ -131,6 +142,7 @@ impl Server {
         });
         Ok(Server {
             listener,
+            tls,
             admin,
             state,
             drain_tx,
@@ -139,6 +151,11 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The `--tls-listen` address, when there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The `--admin-listen` address, when there is one.
@@ -155,6 +172,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             listener,
+            tls,
             admin,
             state,
             drain_tx,
@@ -174,13 +192,20 @@ impl Server {
             .timer(TokioTimer::new())
             .max_header_list_size(MAX_HEAD_BYTES as u32);
 
+        let builder = Arc::new(builder);
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
+        let tls_reloader = tls
+            .as_ref()
+            .map(|(_, tls)| tokio::spawn(tls::reload_on_sighup(tls.clone())));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
         let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         tracing::info!(listen = %listener.local_addr()?, "serving");
+        if let Some((tls_listener, _)) = &tls {
+            tracing::info!(tls_listen = %tls_listener.local_addr()?, "serving https");
+        }
 
         loop {
             // The permit comes before accept: past the limit, clients wait in the backlog
@@ -189,40 +214,50 @@ impl Server {
                 permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 () = &mut shutdown => break,
             };
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of file descriptors or a connection reset before accept: log,
-                        // back off briefly, keep serving.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
+            // Both ports share the limit; a TLS connection is handshaken in its own task.
+            let (accepted, over_tls) = tokio::select! {
+                accepted = listener.accept() => (accepted, None),
+                accepted = accept_tls(&tls) => accepted,
                 () = &mut shutdown => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors or a connection reset before accept: log,
+                    // back off briefly, keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             let conn_guard = GaugeGuard::new(&state.metrics.open_connections);
             let control = fault::Control::default();
-            let io = TokioIo::new(fault::FaultIo::new(stream, control.clone()));
-            let handler_state = state.clone();
-            let service = service_fn(move |req| {
-                lifecycle::handle(handler_state.clone(), control.clone(), req)
-            });
-            let connection = builder.serve_connection(io, service).into_owned();
-            let connection = graceful.watch(connection);
+            let io = fault::FaultIo::new(stream, control.clone());
+            let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
             tokio::spawn(async move {
                 let _permit = permit;
                 let _conn_guard = conn_guard;
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "connection ended with an error");
+                match over_tls {
+                    None => serve_connection(&builder, state, control, watcher, io).await,
+                    Some(tls) => {
+                        // The profile in force when the connection arrives sets its handshake.
+                        let knob = state.profiles.load().active().tls.clone();
+                        let max = state.config.max_latency;
+                        if let Some(io) = tls.handshake(io, knob.as_ref(), max).await {
+                            serve_connection(&builder, state, control, watcher, io).await;
+                        }
+                    }
                 }
             });
         }
 
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
+        if let Some(tls_reloader) = tls_reloader {
+            tls_reloader.abort();
+        }
+        drop(tls);
         lateness.abort();
         if let Some(admin) = admin {
             admin.abort();
@@ -252,6 +287,49 @@ impl Server {
         }
         tracing::info!("drained");
         Ok(())
+    }
+}
+
+/// Binds a listening socket: address reuse, a large backlog.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// The next connection on `--tls-listen`, with the TLS side to handshake it; pending forever
+/// without one.
+async fn accept_tls(
+    tls: &Option<(TcpListener, Arc<tls::Tls>)>,
+) -> (
+    io::Result<(tokio::net::TcpStream, SocketAddr)>,
+    Option<Arc<tls::Tls>>,
+) {
+    match tls {
+        Some((listener, tls)) => (listener.accept().await, Some(tls.clone())),
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves one connection's requests, plain TCP or the TLS stream over it, until it closes or
+/// the graceful shutdown closes it.
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    state: Arc<State>,
+    control: fault::Control,
+    watcher: Watcher,
+    io: I,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| lifecycle::handle(state.clone(), control.clone(), req));
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(error) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }
 
