@@ -132,7 +132,7 @@ impl Tls {
                 key
             }
         };
-        let refuse = ServerConfig::builder()
+        let refuse = builder()
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(Refuse));
         Ok(Tls {
@@ -263,11 +263,19 @@ impl From<TlsError> for io::Error {
 }
 
 fn server_config(key: CertifiedKey) -> ServerConfig {
-    let mut config = ServerConfig::builder()
+    let mut config = builder()
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(Single(Arc::new(key))));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     config
+}
+
+/// rustls with the ring provider named, not taken from crate features: ring builds with a C
+/// compiler alone (no cmake, no nasm), so the static container build needs nothing more.
+fn builder() -> rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier> {
+    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
 }
 
 /// The one certificate of a `ServerConfig`: rustls' own single-cert resolver, kept here so a
