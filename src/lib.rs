@@ -16,6 +16,7 @@
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
 //! - [`server`] — accept loop, limits, the request lifecycle, faults at the socket, ops routes,
+//!   HTTPS (`server::tls`: certificates, reload, the handshake knob),
 //!   graceful shutdown.
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
