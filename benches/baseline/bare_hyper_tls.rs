@@ -44,7 +44,10 @@ fn tls_config(cert: &str, key: &str) -> ServerConfig {
     config
 }
 
-async fn answer(body: Bytes, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn answer(
+    body: Bytes,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let arrival = Instant::now();
     let delay = req
         .headers()
