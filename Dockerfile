@@ -7,7 +7,7 @@
 #   builder  - compiles the dependencies from the recipe (cached layer), then the crate itself,
 #              as a fully static glibc binary (-C target-feature=+crt-static), so the runtime
 #              stage needs no libc at all
-#   runtime  - FROM scratch: the binary alone (about 3 MB), non-root, HEALTHCHECK through
+#   runtime  - FROM scratch: the binary alone (about 7 MB, 2.9 MB gzipped), non-root, HEALTHCHECK through
 #              `gazua healthcheck` (no curl needed), SIGTERM delivered straight to gazua (PID 1),
 #              which drains in-flight requests and exits 0.
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #: Gazua PAY against a bare hyper baseline (benches/baseline/bare_hyper.rs), same box, same load, same
 #: body size: every scenario against both servers in alternation, fresh processes per round, a
-#: table of medians and same-round Gazua/baseline ratios. Method: shared/reference/benchmark-anchors.md.
+#: table of medians and same-round Gazua/baseline ratios. Method: BENCHMARKS.md.
 #
 #   benches/run.sh                 # FULL: 5 rounds, 10 s windows (20 s at 10k conns), pinned run too (~18 min)
 #   QUICK=1 benches/run.sh         # QUICK: 3 rounds, 5 s windows (~5 min)
@@ -223,26 +223,7 @@ box_cpu() { awk '/^cpu / { print $2+$3+$4+$6+$7+$8+$9, $9, $2+$3+$4+$5+$6+$7+$8+
 
 # p99 of the delta of two Prometheus histogram dumps (cumulative buckets), like histogram_quantile.
 hist_p99() { # before-file after-file metric → milliseconds, or "-"
-  awk -v m="$3_bucket" '
-    FNR == 1 { f++ }
-    index($0, m "{") == 1 {
-      le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le)
-      if (f == 1) before[le] = $NF; else { after[le] = $NF; order[++n] = le }
-    }
-    END {
-      if (n == 0) { print "-"; exit }
-      total = after["+Inf"] - before["+Inf"]
-      if (total <= 0) { print "-"; exit }
-      want = 0.99 * total; prev_le = 0; prev_c = 0
-      for (i = 1; i <= n; i++) {
-        le = order[i]; c = after[le] - before[le]
-        if (c >= want) {
-          if (le == "+Inf") { printf ">%g\n", prev_le * 1000; exit }
-          printf "%.3f\n", 1000 * (prev_le + (le - prev_le) * (want - prev_c) / (c - prev_c)); exit
-        }
-        prev_le = le; prev_c = c
-      }
-    }' "$1" "$2"
+  awk -v m="$3_bucket" -v q=0.99 -f "$ROOT/benches/histogram_quantile.awk" "$1" "$2"
 }
 
 start_server() { # server port pin → pid in SERVER_PID

@@ -5,7 +5,7 @@
     "export for sharing externally" file fails to provision), every panel and query on the
     datasource uid "prometheus";
   * every panel has at least one query, unique ids, a grid position;
-  * every metric a query names is one Gazua exports (the list promised in SPEC §5, histogram
+  * every metric a query names is one Gazua exports (the list the README's Operations section promises, histogram
     series _bucket/_sum/_count of its histograms, process_* and Prometheus' own `up`), and every
     label a query groups or filters by is one of those metrics' labels;
   * with --metrics-file (a live /metrics scrape): every metric named is really in the scrape;
@@ -155,7 +155,7 @@ def main():
               f"absent from the scrape: {missing}")
         unused = sorted(n for n in (PLAIN | HISTOGRAMS) if n not in live
                         and not any(x.startswith(n + "_") for x in live))
-        check(not unused, "every metric SPEC §5 promises is in the live /metrics scrape",
+        check(not unused, "every metric the README promises is in the live /metrics scrape",
               f"absent: {unused}")
 
     if args.promtool:

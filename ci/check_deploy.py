@@ -25,7 +25,7 @@ K8S = os.path.join(ROOT, "deploy", "kubernetes")
 EB = os.path.join(ROOT, "deploy", "elastic-beanstalk")
 COMPOSE = os.path.join(ROOT, "deploy", "compose")
 
-# The serve flags' variables promised by the interface (SPEC §5); `gazua serve --help` of the
+# The serve flags' variables promised by the interface (README, Operations); `gazua serve --help` of the
 # current build is checked too when given.
 KNOWN_ENV = {
     "GAZUA_LISTEN", "GAZUA_ADMIN_LISTEN", "GAZUA_PROFILE", "GAZUA_PROFILES_DIR", "GAZUA_LATENCY",

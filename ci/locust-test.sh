@@ -2,7 +2,7 @@
 # Runs examples/locust/locustfile.py headless for a few seconds against a live gazua on
 # 127.0.0.1 and requires: no Locust failure (every HTTP answer matches the X-Gazua-Decision it
 # came with) and the confirm outcome mix it asked for (80% approved / 20% declined) within
-# binomial bounds (GAZUA_CHECK_MIX=1 makes the locustfile fail the run otherwise).
+# binomial bounds (LOAD_CHECK_MIX=1 makes the locustfile fail the run otherwise).
 #
 # Usage: ci/locust-test.sh
 # Env:   GAZUA_BIN=path         gazua binary (default target/release/gazua, built if missing)
@@ -25,7 +25,7 @@ wait_http "http://127.0.0.1:$PORT/__gazua/ready" 15 || { tail -20 "$CI_WORK/gazu
 
 log "locust: 20 users for ${LOCUST_SECONDS:-10}s against 127.0.0.1:$PORT"
 set +e
-GAZUA_CHECK_MIX=1 GAZUA_OUTCOME_MIX="80% approved, 20% declined" \
+LOAD_CHECK_MIX=1 LOAD_OUTCOME_MIX="80% approved, 20% declined" \
     timeout -k 10 120 locust -f "$REPO_ROOT/examples/locust/locustfile.py" \
     --host "http://127.0.0.1:$PORT" --headless -u 20 -r 20 -t "${LOCUST_SECONDS:-10}s" \
     --stop-timeout 5 --only-summary --loglevel WARNING >"$CI_WORK/locust.out" 2>&1

@@ -56,7 +56,7 @@ grep -q '^FROM scratch AS runtime' "$CTX/Containerfile" || die "Dockerfile has n
 grep -q '^COPY gazua /gazua$' "$CTX/Containerfile" || die "runtime stage lacks 'COPY --from=builder /gazua /gazua'"
 
 # Private storage (vfs: no overlay mounts needed) and runc with explicit ulimits: crun cannot
-# set rlimits without CAP_SYS_RESOURCE on these machines (see shared/reference/ecosystem.md §4).
+# set rlimits without CAP_SYS_RESOURCE on these machines.
 PODMAN=(podman --root "$CI_WORK/storage" --runroot "$CI_WORK/run" --storage-driver vfs
     --runtime runc --cgroup-manager cgroupfs --events-backend file)
 IMAGE=localhost/gazua-pay:ci

@@ -1,11 +1,12 @@
 //! The command line: the only module that knows clap. Every flag's doc comment is its help, and
 //! every flag can also be set by an environment variable `GAZUA_<FLAG>`.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, KeyFrom, LedgerKind, LogFormat, TlsIdentity, TlsSettings};
 use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration};
@@ -13,13 +14,75 @@ use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration}
 /// Gazua PAY: a mock payment gateway for load tests. Every answer and every delay is directed
 /// per request (X-Gazua-* headers or a [gazua: …] body tag) or by the serving defaults.
 #[derive(Debug, Parser)]
-#[command(name = "gazua", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "gazua",
+    version,
+    after_help = ENVIRONMENT
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Flags every command that reads profiles shares (global: before or after the command).
+    #[command(flatten)]
+    pub dirs: ProfileDirs,
+
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// The environment `gazua --help` documents besides the flags' own variables.
+const ENVIRONMENT: &str = "\
+Environment:
+  GAZUA_<FLAG>  every flag also reads an environment variable, e.g. GAZUA_LISTEN=:9090
+  GAZUA_LOG     log filter, e.g. 'debug' or 'info,gazua_pay::server=debug' (default: info)
+  RUST_LOG      the same filter, read when GAZUA_LOG is unset
+  NO_COLOR      set (non-empty) to never colour the text log; colour is used only when
+                stderr is a terminal";
+
+impl Cli {
+    /// Parses the process's arguments, noting where the served profile was chosen (for the
+    /// startup log: a flag, its environment variable, or nothing).
+    pub fn parse_args() -> Cli {
+        let command = Cli::command();
+        let matches = command.clone().get_matches();
+        // A serve flag before another command would be silently unused: refuse it. (clap's
+        // `args_conflicts_with_subcommands` would refuse the global flags too.)
+        if let Some((name, _)) = matches.subcommand() {
+            let misplaced = command.get_arguments().find(|arg| {
+                !arg.is_global_set()
+                    && matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+            });
+            if let Some(arg) = misplaced {
+                let flag = arg.get_long().unwrap_or(arg.get_id().as_str());
+                command
+                    .clone()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "--{flag} is a serve flag and does nothing for `gazua {name}`; \
+                             remove it, or put it after `gazua serve`"
+                        ),
+                    )
+                    .exit();
+            }
+        }
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let serve_matches = match matches.subcommand() {
+            Some(("serve" | "doctor", sub)) => sub,
+            _ => &matches,
+        };
+        let from = match serve_matches.value_source("profile") {
+            Some(ValueSource::CommandLine) => ProfileFrom::Flag,
+            Some(ValueSource::EnvVariable) => ProfileFrom::Env,
+            _ => ProfileFrom::Default,
+        };
+        match &mut cli.command {
+            Some(Command::Serve(args) | Command::Doctor(args)) => args.profile_from = from,
+            _ => cli.serve.profile_from = from,
+        }
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,21 +94,30 @@ pub enum Command {
     /// Validate profile files; print each error as file:line:col and exit 1 if there is one.
     Check(CheckArgs),
     /// List the loaded profiles (shipped, and from --profiles-dir) with their descriptions.
-    Profiles(ProfilesArgs),
-    /// Exit 0 when the local server answers its health route, 1 otherwise (for a container
-    /// HEALTHCHECK without curl).
+    Profiles,
+    /// Exit 0 when the local server answers its health route; otherwise say why on stderr and
+    /// exit 1 (for a container HEALTHCHECK without curl).
     Healthcheck(HealthcheckArgs),
+    /// Check this machine against the serve flags given (open-file limit, listen backlog,
+    /// ports, ledger memory) and print the fix for each problem; exit 1 if one would fail a
+    /// load test.
+    Doctor(Box<ServeArgs>),
+    /// Print a shell completion script, e.g. `gazua completions bash > /etc/bash_completion.d/gazua`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `gazua man > gazua.1 && man -l gazua.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to serve the PG API (and the ops routes) on.
-    #[arg(long, env = "GAZUA_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Address to serve the PG API (and the ops routes) on: HOST:PORT, :PORT or PORT (all
+    /// interfaces), or NAME:PORT (resolved at start).
+    #[arg(long, env = "GAZUA_LISTEN", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// Serve the same routes over HTTPS on this address too (needs --tls-cert/--tls-key or
-    /// --tls-self-signed). ALPN offers h2 and http/1.1.
-    #[arg(long, env = "GAZUA_TLS_LISTEN", requires = "tls_identity")]
+    /// --tls-self-signed); written like --listen. ALPN offers h2 and http/1.1.
+    #[arg(long, env = "GAZUA_TLS_LISTEN", requires = "tls_identity", value_parser = parse_listen)]
     pub tls_listen: Option<SocketAddr>,
 
     /// The HTTPS certificate chain (PEM, leaf first); read again on SIGHUP.
@@ -84,16 +156,18 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_TLS_WRITE_CA", requires = "tls_self_signed")]
     pub tls_write_ca: Option<PathBuf>,
 
-    /// A second address serving only the ops routes (health, readiness, metrics, profile).
-    #[arg(long, env = "GAZUA_ADMIN_LISTEN")]
+    /// A second address serving only the ops routes (health, readiness, metrics, profile);
+    /// written like --listen.
+    #[arg(long, env = "GAZUA_ADMIN_LISTEN", value_parser = parse_listen)]
     pub admin_listen: Option<SocketAddr>,
 
     /// The profile to serve: a loaded profile's name (see `gazua profiles`) or a JSON file.
     #[arg(long, env = "GAZUA_PROFILE")]
     pub profile: Option<String>,
 
-    #[command(flatten)]
-    pub dirs: ProfileDirs,
+    /// Where `--profile` was set; filled by [`Cli::parse_args`].
+    #[arg(skip)]
+    pub profile_from: ProfileFrom,
 
     /// Anchor every profile's schedule at this RFC 3339 instant: instances given the same
     /// instant are in the same phase at the same moment.
@@ -147,6 +221,13 @@ pub struct ServeArgs {
     /// Gazua itself has become the bottleneck and should be scaled out.
     #[arg(long, env = "GAZUA_LATENESS_WARN", default_value = "5ms", value_parser = parse_dur)]
     pub lateness_warn: Duration,
+
+    /// Least gap between two wake-ups of the precise timer, which answers within tens of
+    /// microseconds of the decided moment: answers due within one gap leave together, at most
+    /// that much late. Smaller costs CPU under load; `0` is the finest; `off` waits on tokio's
+    /// 1 ms timer alone.
+    #[arg(long, env = "GAZUA_TIMER_PRECISION", default_value = "500us", value_parser = parse_timer_precision)]
+    pub timer_precision: TimerPrecision,
 
     /// Where the determinism key comes from when no X-Gazua-Key or Idempotency-Key is sent.
     #[arg(long, env = "GAZUA_KEY_FROM", value_enum, default_value_t = KeyFromArg::None)]
@@ -202,38 +283,71 @@ pub struct CheckArgs {
     /// Profile files to validate.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-
-    #[command(flatten)]
-    pub dirs: ProfileDirs,
 }
 
-#[derive(Debug, Args)]
-pub struct ProfilesArgs {
-    #[command(flatten)]
-    pub dirs: ProfileDirs,
-}
-
-/// `--profiles-dir`, shared by `serve`, `check` and `profiles`.
+/// `--profiles-dir`, read by `serve`, `check`, `profiles` and `doctor`: global, so it may come
+/// before or after the command.
 #[derive(Debug, Args)]
 pub struct ProfileDirs {
     /// A folder of profile files (*.json) to load beside the shipped ones; repeatable.
     #[arg(
         long = "profiles-dir",
         env = "GAZUA_PROFILES_DIR",
-        value_delimiter = ','
+        value_delimiter = ',',
+        global = true
     )]
     pub profiles_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
-    /// The server's address; the port of GAZUA_LISTEN when unset.
-    #[arg(long, env = "GAZUA_LISTEN", default_value = "127.0.0.1:8080")]
+    /// The server's address, written like --listen; GAZUA_LISTEN when unset (an unspecified
+    /// host such as 0.0.0.0 is probed on loopback).
+    #[arg(long, env = "GAZUA_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// Give up after this long.
     #[arg(long, default_value = "2s", value_parser = parse_dur)]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Where the served profile was chosen, for the startup log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProfileFrom {
+    /// `--profile` on the command line.
+    Flag,
+    /// The `GAZUA_PROFILE` environment variable.
+    Env,
+    /// Neither: the shipped `default`.
+    #[default]
+    Default,
+}
+
+impl ProfileFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileFrom::Flag => "--profile",
+            ProfileFrom::Env => "GAZUA_PROFILE",
+            ProfileFrom::Default => "default",
+        }
+    }
+}
+
+/// Writes the completion script for `shell` (`gazua completions SHELL`).
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "gazua", out);
+}
+
+/// Writes the man page, roff generated from the same definitions as `--help` (`gazua man`).
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -252,6 +366,56 @@ pub enum LogFormatArg {
 
 fn parse_dur(text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `--timer-precision`: a least gap, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerPrecision(pub Option<Duration>);
+
+fn parse_timer_precision(text: &str) -> Result<TimerPrecision, String> {
+    if text == "off" {
+        return Ok(TimerPrecision(None));
+    }
+    let gap = parse_duration(text)
+        .map_err(|_| format!("'{text}': expected a gap such as 500us, 0 (the finest) or off"))?;
+    if gap > crate::server::timer::FINE_SPAN {
+        return Err(format!(
+            "'{text}': expected a gap from 0 to 3ms (the fine stage's span), or off"
+        ));
+    }
+    Ok(TimerPrecision(Some(gap)))
+}
+
+/// `--listen`: `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (every interface), or
+/// `NAME:PORT` resolved now (the first IPv4 address, else the first address).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let expected = "expected HOST:PORT, :PORT or PORT, e.g. 0.0.0.0:8080, :8080 or 8080";
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if !port_only.is_empty() && port_only.bytes().all(|b| b.is_ascii_digit()) {
+        let port: u16 = port_only
+            .parse()
+            .map_err(|_| format!("'{text}': port {port_only} is above 65535; {expected}"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("'{text}': no port; {expected}"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("'{text}': '{port}' is not a port; {expected}"));
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("'{text}': cannot resolve '{host}' ({e}); {expected}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("'{text}': '{host}' resolves to no address; {expected}"))
 }
 
 fn parse_ledger(text: &str) -> Result<LedgerKind, String> {
@@ -278,7 +442,8 @@ fn parse_fault(text: &str) -> Result<Mix<Fault>, String> {
 }
 
 impl ServeArgs {
-    pub fn into_config(self) -> Config {
+    /// The resolved settings; `profiles_dirs` is the global `--profiles-dir`.
+    pub fn into_config(self, profiles_dirs: Vec<PathBuf>) -> Config {
         let tls = self.tls_listen.map(|listen| TlsSettings {
             listen,
             identity: match (self.tls_cert, self.tls_key) {
@@ -298,7 +463,7 @@ impl ServeArgs {
             tls,
             admin_listen: self.admin_listen,
             profile: self.profile,
-            profiles_dirs: self.dirs.profiles_dirs,
+            profiles_dirs,
             schedule_start: self.schedule_start,
             admin_token: self.admin_token,
             flags: Directives {
@@ -314,6 +479,7 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace,
             idle_timeout: self.idle_timeout,
             lateness_warn: self.lateness_warn,
+            timer_precision: self.timer_precision.0,
             key_from: match self.key_from {
                 KeyFromArg::None => KeyFrom::None,
                 KeyFromArg::OrderId => KeyFrom::OrderId,

@@ -1,6 +1,11 @@
 //! The PG's error-code catalog (Toss Payments core API v1, plus Gazua's own few codes): each
 //! code's HTTP status, kind and messages in Korean and English, and the code each route answers
 //! for an outcome that names none.
+//!
+//! One language rule: a PG code answers in the client's language (Korean, English with
+//! `Accept-Language: en-US`), as the real PG does; Gazua's own `GAZUA_*` codes always answer in
+//! English, because they are about the test tool and its directives, read by whoever wrote the
+//! load script, never by the system under test's users.
 
 use crate::route::Route;
 
@@ -27,8 +32,16 @@ pub struct CodeInfo {
 }
 
 impl CodeInfo {
-    /// The message in `lang`.
+    /// A code about Gazua itself rather than a PG answer: answered in English only.
+    pub fn is_gazuas_own(&self) -> bool {
+        self.name.starts_with("GAZUA_")
+    }
+
+    /// The message in `lang` (always English for Gazua's own `GAZUA_*` codes).
     pub fn message(&self, lang: crate::api::Lang) -> &'static str {
+        if self.is_gazuas_own() {
+            return self.en;
+        }
         match lang {
             crate::api::Lang::Ko => self.ko,
             crate::api::Lang::En => self.en,
@@ -247,14 +260,14 @@ pub static CATALOG: &[CodeInfo] = &[
         name: "GAZUA_BODY_TOO_LARGE",
         status: 413,
         kind: CodeKind::Invalid,
-        ko: "요청 본문이 너무 큽니다.",
+        ko: "The request body is too large.",
         en: "The request body is too large.",
     },
     CodeInfo {
         name: "GAZUA_INVALID_DIRECTIVE",
         status: 400,
         kind: CodeKind::Invalid,
-        ko: "Gazua 지시문을 해석할 수 없습니다.",
+        ko: "The Gazua directive could not be parsed.",
         en: "The Gazua directive could not be parsed.",
     },
     CodeInfo {
@@ -674,6 +687,19 @@ pub fn index_of(info: &'static CodeInfo) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gazuas_own_codes_answer_in_english_whatever_the_language() {
+        let own: Vec<&CodeInfo> = CATALOG.iter().filter(|c| c.is_gazuas_own()).collect();
+        assert!(
+            own.len() >= 2,
+            "GAZUA_BODY_TOO_LARGE and GAZUA_INVALID_DIRECTIVE"
+        );
+        for code in own {
+            assert_eq!(code.message(crate::api::Lang::Ko), code.en, "{}", code.name);
+            assert!(code.en.is_ascii(), "{}: {}", code.name, code.en);
+        }
+    }
 
     #[test]
     fn catalog_is_sorted_and_unique() {

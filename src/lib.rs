@@ -7,6 +7,8 @@
 //! - `main.rs` — thin: CLI → [`config::Config`] → runtime → [`server::run`].
 //! - [`cli`] — the only module that knows clap; turns arguments into a `Config`.
 //! - [`config`] — resolved settings.
+//! - [`logging`] — the log filter and format, and the startup line.
+//! - [`doctor`] — `gazua doctor`: this machine's limits against the serve flags, with fixes.
 //! - [`directive`] — the directive grammar: durations, latency expressions, outcome and fault
 //!   mixes, the request's headers and body tag.
 //! - [`profile`] — profile files → a compiled [`profile::Plan`]: per-route defaults, rules,
@@ -15,8 +17,8 @@
 //! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
-//! - [`server`] — accept loop, limits, the request lifecycle, faults at the socket, ops routes,
-//!   HTTPS (`server::tls`: certificates, reload, the handshake knob),
+//! - [`server`] — accept loop, limits, the request lifecycle, the precise timer, faults at the
+//!   socket, ops routes, HTTPS (`server::tls`: certificates, reload, the handshake knob),
 //!   graceful shutdown.
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
@@ -32,7 +34,9 @@ pub mod cli;
 pub mod codes;
 pub mod config;
 pub mod directive;
+pub mod doctor;
 pub mod engine;
+pub mod logging;
 pub mod metrics;
 pub mod profile;
 pub mod route;

@@ -2,18 +2,19 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use gazua_pay::cli::{Cli, Command, ServeArgs};
-use gazua_pay::config::{Config, LogFormat};
+use gazua_pay::cli::{self, Cli, Command, ProfileFrom, ServeArgs};
+use gazua_pay::config::Config;
 use gazua_pay::directive::preview::preview;
-use gazua_pay::profile;
 use gazua_pay::server::{Server, ops};
+use gazua_pay::{doctor, logging, profile};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    let dirs = cli.dirs.profiles_dirs;
     match cli.command {
-        None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(*args),
+        None => serve(cli.serve, dirs),
+        Some(Command::Serve(args)) => serve(*args, dirs),
         Some(Command::Preview(args)) => {
             print!(
                 "{}",
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Check(args)) => {
-            let errors = profile::check(&args.files, &args.dirs.profiles_dirs);
+            let errors = profile::check(&args.files, &dirs);
             for error in &errors {
                 eprintln!("{error}");
             }
@@ -33,9 +34,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Some(Command::Profiles(args)) => {
+        Some(Command::Profiles) => {
             let options = profile::LoadOptions {
-                dirs: args.dirs.profiles_dirs,
+                dirs,
                 ..Default::default()
             };
             match profile::Profiles::load(&options) {
@@ -54,23 +55,56 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Healthcheck(args)) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let verdict = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build();
-            let healthy =
-                runtime.is_ok_and(|rt| rt.block_on(ops::healthcheck(args.listen, args.timeout)));
-            if healthy {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+                .build()
+            {
+                Ok(rt) => rt.block_on(ops::healthcheck(args.listen, args.timeout)),
+                Err(error) => Err(format!("cannot start the runtime: {error}")),
+            };
+            match verdict {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(why) => {
+                    eprintln!("gazua healthcheck: {why}");
+                    ExitCode::FAILURE
+                }
             }
         }
+        Some(Command::Doctor(args)) => {
+            let report = doctor::examine(&args.into_config(dirs));
+            print!("{report}");
+            if report.fails() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Some(Command::Completions(args)) => {
+            cli::write_completions(args.shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => match cli::write_man_page(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("gazua: cannot write the man page: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    let config = args.into_config();
-    init_logging(&config);
+fn serve(args: ServeArgs, dirs: Vec<std::path::PathBuf>) -> ExitCode {
+    let profile_from = args.profile_from;
+    let config = args.into_config(dirs);
+    logging::init(config.log_format);
+    // The profiles are loaded once here before anything binds, so that a bad `--profile` is
+    // reported as what it is (and with a suggestion), not as a failure to listen.
+    if let Err(errors) = profile::Profiles::load(&config.load_options()) {
+        for error in &errors {
+            eprintln!("gazua: {error}");
+        }
+        return ExitCode::FAILURE;
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
         runtime.worker_threads(workers.max(1));
@@ -82,7 +116,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, profile_from)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("gazua: {error}");
@@ -91,36 +125,26 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> std::io::Result<()> {
+async fn run(config: Config, profile_from: ProfileFrom) -> std::io::Result<()> {
+    // Installed before the startup line is logged: a SIGTERM sent as soon as it appears is a
+    // drain, not the default action (death).
+    let term = signal(SignalKind::terminate())?;
+    let int = signal(SignalKind::interrupt())?;
     let listen = config.listen;
-    let server = Server::bind(config)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
-    server.run(shutdown_signal()).await
+    let admin = config
+        .admin_listen
+        .map_or(String::new(), |a| format!(" or {a}"));
+    let server = Server::bind(config).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {listen}{admin}: {e}"))
+    })?;
+    logging::startup(&server, profile_from.as_str());
+    server.run(shutdown_signal(term, int)).await
 }
 
 /// SIGTERM (what container runtimes send) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+async fn shutdown_signal(mut term: Signal, mut int: Signal) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
-    }
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GAZUA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-        LogFormat::Text => builder.init(),
+        _ = int.recv() => tracing::info!("SIGINT: draining"),
     }
 }

@@ -63,7 +63,7 @@ impl Route {
     }
 
     /// Money-moving routes take the profile's defaults; the others only what is asked of them
-    /// specifically (SPEC §3).
+    /// specifically.
     pub fn moves_money(self) -> bool {
         matches!(self, Route::Confirm | Route::Cancel | Route::BillingCharge)
     }

@@ -509,11 +509,7 @@ fn sighup_reloads_the_certificate_for_new_connections_and_keeps_it_on_a_bad_pair
         "--tls-key",
         key.to_str().unwrap(),
     ]);
-    let tls: SocketAddr = wait_for_log(&binary, "serving https")["tls_listen"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let tls: SocketAddr = binary.startup["tls"].as_str().unwrap().parse().unwrap();
     runtime.block_on(async {
         let (status, _, _) =
             confirm_h1(tls_connect(tls, ca_a.as_bytes(), &[]).await.unwrap()).await;

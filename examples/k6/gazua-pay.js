@@ -15,8 +15,8 @@ import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 
 const BASE = __ENV.BASE_URL || 'http://localhost:8080';
-const MIX = __ENV.GAZUA_OUTCOME_MIX || '80% approved, 20% declined';
-const LATENCY = __ENV.GAZUA_LATENCY || 'lognormal(p50=80ms, p99=400ms)';
+const MIX = __ENV.LOAD_OUTCOME_MIX || '80% approved, 20% declined';
+const LATENCY = __ENV.LOAD_LATENCY || 'lognormal(p50=80ms, p99=400ms)';
 
 const outcomes = new Counter('gazua_outcomes');
 

@@ -6,7 +6,7 @@
 
 What it does, per simulated shopper:
   * confirm (most traffic): POST /v1/payments/confirm asking, per request, for the outcome mix
-    GAZUA_OUTCOME_MIX (default "80% approved, 20% declined") and the latency GAZUA_LATENCY, via
+    LOAD_OUTCOME_MIX (default "80% approved, 20% declined") and the latency LOAD_LATENCY, via
     the X-Gazua-Outcome and X-Gazua-Latency headers. Each response says what Gazua decided in
     X-Gazua-Decision; the script checks the HTTP answer matches it (approved -> 200 DONE,
     declined -> 4xx with a PG error code) and tallies the outcomes.
@@ -15,7 +15,7 @@ What it does, per simulated shopper:
     (with only paymentKey, orderId, amount) follows it.
   * inquiry: GET /v1/payments/orders/{orderId} with a fixed fast latency.
 
-At the end it prints the outcome tally against the mix asked for. With GAZUA_CHECK_MIX=1 the
+At the end it prints the outcome tally against the mix asked for. With LOAD_CHECK_MIX=1 the
 run fails (exit code 1) when an outcome's share is outside its binomial bounds (4.5 sigma), so
 it doubles as a test that Gazua delivered exactly the mix asked for (ci/locust-test.sh).
 """
@@ -28,8 +28,8 @@ import uuid
 
 from locust import HttpUser, between, events, task
 
-OUTCOME_MIX = os.environ.get("GAZUA_OUTCOME_MIX", "80% approved, 20% declined")
-LATENCY = os.environ.get("GAZUA_LATENCY", "lognormal(p50=80ms, p99=400ms)")
+OUTCOME_MIX = os.environ.get("LOAD_OUTCOME_MIX", "80% approved, 20% declined")
+LATENCY = os.environ.get("LOAD_LATENCY", "lognormal(p50=80ms, p99=400ms)")
 
 _tally = {}
 _tally_lock = threading.Lock()
@@ -133,7 +133,7 @@ def check_mix(environment, **_kwargs):
         print(f"  {outcome:10s} {k:6d}  {got:7.2%}  asked {p:7.2%}  (+/- {bound:.2%}) {'ok' if ok else 'OUT OF BOUNDS'}")
         if not ok:
             problems.append(outcome)
-    if os.environ.get("GAZUA_CHECK_MIX") == "1":
+    if os.environ.get("LOAD_CHECK_MIX") == "1":
         if n < 200:
             print(f"gazua mix check: only {n} confirm responses, need at least 200")
             environment.process_exit_code = 1

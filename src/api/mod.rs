@@ -455,12 +455,10 @@ fn problem_reply(problem: &Problem, lang: Lang) -> Reply {
 }
 
 /// The answer for a body over the server's `--max-body` limit (413 in the PG's error shape).
-pub fn body_too_large(limit: usize, lang: Lang) -> Reply {
+/// `GAZUA_BODY_TOO_LARGE`: a Gazua-own code, so English whatever the language (see `codes`).
+pub fn body_too_large(limit: usize, _lang: Lang) -> Reply {
     let info = known("GAZUA_BODY_TOO_LARGE");
-    let message = match lang {
-        Lang::Ko => format!("요청 본문이 너무 큽니다. 최대 {limit}바이트까지 보낼 수 있습니다."),
-        Lang::En => format!("The request body is too large: at most {limit} bytes are accepted."),
-    };
+    let message = format!("The request body is too large: at most {limit} bytes are accepted.");
     code_reply_with(info, &message)
 }
 

@@ -1,4 +1,4 @@
-//! Durations (SPEC §2.1): `0`, `250us` (or `µs`), `120ms`, `1.5s`, `2m`. Parsed as exact
+//! Durations: `0`, `250us` (or `µs`), `120ms`, `1.5s`, `2m`. Parsed as exact
 //! decimals to the nanosecond, so `0.1s` is 100ms and not 99.999999ms, and printed back in a
 //! canonical form that parses to the same value.
 

@@ -1,4 +1,4 @@
-//! Transport faults (`fault=`, SPEC §2.4): what happens at the socket instead of, or to, the
+//! Transport faults (`fault=`): what happens at the socket instead of, or to, the
 //! response.
 
 use std::fmt;

@@ -109,8 +109,9 @@ fn unknown_header(name: &str) -> DirectiveError {
     ))
 }
 
-/// Levenshtein distance, for the "did you mean" of a misspelt header (error path only).
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, for the "did you mean" of a misspelt header or profile name (error
+/// path only).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -1,4 +1,4 @@
-//! Latency expressions (`latency=`, SPEC §2.2): fixed durations, parametric distributions,
+//! Latency expressions (`latency=`): fixed durations, parametric distributions,
 //! empirical percentiles and weighted mixtures of them. Parsed once into a [`Latency`] whose
 //! `sample` does no parsing and no allocation.
 

@@ -1,4 +1,4 @@
-//! The directive language of SPEC §2: one grammar for headers, body tags, profile files and
+//! The directive language: one grammar for headers, body tags, profile files and
 //! CLI flags, parsed once into the typed values below and never looked at as text again.
 //!
 //! Text → [`Directives`] (what one source asked for) → the engine picks, per field, the first
@@ -57,7 +57,7 @@ impl fmt::Display for DirectiveError {
 impl std::error::Error for DirectiveError {}
 
 /// What one source (the request's headers, a body tag, a profile, the serve flags) asked for.
-/// Each field is decided on its own by the first source that sets it (SPEC §2.5).
+/// Each field is decided on its own by the first source that sets it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Directives {
     pub latency: Option<Latency>,
@@ -67,7 +67,7 @@ pub struct Directives {
     pub status: Option<http::StatusCode>,
     /// Another loaded profile to use for this request (`X-Gazua-Profile`, `profile=`).
     pub profile: Option<String>,
-    /// The determinism key (`X-Gazua-Key`, `key=`), see SPEC §2.6.
+    /// The determinism key (`X-Gazua-Key`, `key=`), see the README's *Determinism*.
     pub key: Option<String>,
 }
 

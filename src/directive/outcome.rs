@@ -1,4 +1,4 @@
-//! Outcomes (`outcome=`, SPEC §2.3): what the PG answers.
+//! Outcomes (`outcome=`): what the PG answers.
 
 use std::fmt;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use http::StatusCode;
 
 use crate::directive::{Fault, Outcome};
 
-/// Where a decision came from (SPEC §2.5), reported in `X-Gazua-Decision`: the most specific
+/// Where a decision came from, reported in `X-Gazua-Decision`: the most specific
 /// source that set any field. Ordered by precedence: the first source wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
@@ -132,7 +132,7 @@ impl Engine {
             route: plan.route(route),
             defaults: &plan.defaults,
             // Only money-moving routes take a general outcome (phase, flags, defaults): an
-            // inquiry is approved unless it is asked for something else (SPEC §3).
+            // inquiry is approved unless it is asked for something else.
             general_outcome: route.moves_money(),
         };
         let (outcome, outcome_source) = sources.first(|d| d.outcome.as_ref(), true);

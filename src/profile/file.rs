@@ -1,5 +1,6 @@
-//! The profile file format (SPEC §4): JSON with no unknown fields, every directive string parsed
-//! during deserialization so that serde_json attaches the line and column to a bad one.
+//! The profile file format (docs/profiles.md): JSON with no unknown fields, every directive
+//! string parsed during deserialization so that serde_json attaches the line and column to a
+//! bad one.
 
 use std::time::Duration;
 
@@ -293,7 +294,7 @@ pub(crate) fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StatusCod
     }
 }
 
-/// A duration such as `5m` (SPEC §2.1).
+/// A duration such as `5m`.
 pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(de::Error::custom)

@@ -1,6 +1,7 @@
-//! Profiles (SPEC §4): JSON files → a compiled [`Plan`] per profile, held in a [`Profiles`]
-//! registry. Every directive string is parsed once, at load; the request path only reads typed
-//! values (rules, the schedule's phase, per-route defaults, the capacity and rate models).
+//! Profiles (docs/profiles.md): JSON files → a compiled [`Plan`] per profile, held in a
+//! [`Profiles`] registry. Every directive string is parsed once, at load; the request path only
+//! reads typed values (rules, the schedule's phase, per-route defaults, the capacity and rate
+//! models).
 //!
 //! Reload builds a whole new `Profiles` (`Profiles::load` again); the server swaps it in
 //! atomically, and a file that does not load leaves the old registry serving.
@@ -59,7 +60,7 @@ pub struct Plan {
     pub origin: Arc<str>,
     /// The profile it extends, if any (already merged in).
     pub extends: Option<Arc<str>>,
-    /// `defaults`: the profile-wide directives (SPEC §2.5, source 5, after the route's).
+    /// `defaults`: the profile-wide directives (source 5 of a decision, after the route's).
     pub defaults: Directives,
     /// `routes.*`, indexed by `Route::index()` (empty for routes the file leaves out).
     routes: [Directives; Route::ALL.len()],
@@ -119,7 +120,7 @@ impl Plan {
         &self.custom_routes
     }
 
-    /// The effective profile as JSON (every directive printed back in the grammar of SPEC §2),
+    /// The effective profile as JSON (every directive printed back in the directive grammar),
     /// for `GET /__gazua/profile` and `gazua profiles`.
     pub fn describe(&self) -> Value {
         fn fields(d: &Directives) -> Value {
@@ -242,10 +243,16 @@ impl Profiles {
         let active = active.expect("errors returned above");
         let Some(plan) = plans.get(active.as_str()).cloned() else {
             let known: Vec<&str> = plans.keys().map(|k| &**k).collect();
+            let hint = known
+                .iter()
+                .map(|k| (crate::directive::headers::edit_distance(&active, k), *k))
+                .min()
+                .filter(|(distance, _)| *distance <= 3)
+                .map_or(String::new(), |(_, k)| format!(" (did you mean {k}?)"));
             return Err(vec![ProfileError::whole(
                 "--profile",
                 format!(
-                    "no profile named '{active}'; expected one of {} or a path to a .json file",
+                    "no profile named '{active}'{hint}; expected one of {} or a path to a .json file",
                     known.join(", ")
                 ),
             )]);

@@ -1,4 +1,4 @@
-//! A profile's rules (SPEC §2.5, source 3): `{when, then}` pairs, the first whose every
+//! A profile's rules (source 3 of a decision): `{when, then}` pairs, the first whose every
 //! condition holds decides. Conditions are compiled at load (regexes, header names, methods);
 //! a request's JSON body is parsed at most once, and only when a rule asks for it.
 

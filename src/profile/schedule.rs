@@ -1,4 +1,4 @@
-//! A profile's schedule (SPEC §2.5 source 4, §4): named phases of given lengths, from boot or
+//! A profile's schedule (source 4 of a decision): named phases of given lengths, from boot or
 //! from a wall-clock instant, optionally repeating. With an instant every instance of a fleet
 //! computes the same phase at the same moment without talking to the others.
 

@@ -231,13 +231,15 @@ async fn deliver(
         wait_until(state, arrival + state.config.max_latency).await;
         return Err(Dropped("hang fault"));
     }
-    wait_until(state, arrival + decision.latency).await;
+    let waited_out = wait_until(state, arrival + decision.latency).await;
     let observed = arrival.elapsed();
     state.metrics.observed(route, observed.as_secs_f64());
-    state
-        .metrics
-        .timer_lateness
-        .observe(observed.saturating_sub(decision.latency).as_secs_f64());
+    match observed.checked_sub(decision.latency) {
+        Some(lateness) => state.metrics.timer_lateness.observe(lateness.as_secs_f64()),
+        // Shutdown answers early on purpose; otherwise the timer broke its promise.
+        None if waited_out => state.metrics.timer_early.inc(),
+        None => {}
+    }
 
     let status = decision.status.unwrap_or(reply.status);
     let body = match fault {
@@ -273,15 +275,15 @@ async fn deliver(
     Ok(response)
 }
 
-/// Sleeps until `at` on the runtime's timer (no thread held), or until shutdown demands an
-/// answer now.
-async fn wait_until(state: &State, at: Instant) {
+/// Sleeps until `at` on the server's precise timer (no thread held; never before `at`), or
+/// until shutdown demands an answer now; false when shutdown cut the wait short.
+async fn wait_until(state: &State, at: Instant) -> bool {
     if at <= Instant::now() {
-        return;
+        return true;
     }
     tokio::select! {
-        () = tokio::time::sleep_until(at) => {}
-        () = state.drain_deadline() => {}
+        () = state.timer.sleep_until(at) => true,
+        () = state.drain_deadline() => false,
     }
 }
 

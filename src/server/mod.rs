@@ -4,6 +4,7 @@
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+pub mod timer;
 pub mod tls;
 
 use std::future::Future;
@@ -48,6 +49,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
     pub drain: watch::Receiver<bool>,
+    /// Waits until a decided moment (`--timer-precision`); this server's own, see [`timer`].
+    pub timer: timer::Timer,
 }
 
 impl State {
@@ -131,6 +134,7 @@ impl Server {
             }
             None => None,
         };
+        let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
             engine,
@@ -139,6 +143,7 @@ impl Server {
             metrics,
             ready: AtomicBool::new(true),
             drain,
+            timer,
         });
         Ok(Server {
             listener,
@@ -202,10 +207,6 @@ impl Server {
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
-        tracing::info!(listen = %listener.local_addr()?, "serving");
-        if let Some((tls_listener, _)) = &tls {
-            tracing::info!(tls_listen = %tls_listener.local_addr()?, "serving https");
-        }
 
         loop {
             // The permit comes before accept: past the limit, clients wait in the backlog

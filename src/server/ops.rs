@@ -193,24 +193,46 @@ fn record_profile_info(state: &State) {
         .set(1);
 }
 
-/// `gazua healthcheck`: true when the server at `addr` answers its health route with 200
-/// within `timeout`. Loopback stands in for an unspecified listen address (`0.0.0.0`).
-pub async fn healthcheck(addr: std::net::SocketAddr, timeout: std::time::Duration) -> bool {
+/// `gazua healthcheck`: `Ok` when the server at `addr` answers its health route with 200
+/// within `timeout`, else why not (refused, no answer in time, the status it gave).
+/// Loopback stands in for an unspecified listen address (`0.0.0.0`).
+pub async fn healthcheck(
+    addr: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let probe = async {
-        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let io = hyper_util::rt::TokioIo::new(stream);
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.ok()?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?;
         tokio::spawn(connection);
         let request = http::Request::get("/__gazua/health")
             .header(header::HOST, addr.to_string())
             .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .ok()?;
-        let response = sender.send_request(request).await.ok()?;
-        Some(response.status() == StatusCode::OK)
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{addr}: no answer to GET /__gazua/health: {e}"))?;
+        match response.status() {
+            StatusCode::OK => Ok(()),
+            status => Err(format!(
+                "{addr}: GET /__gazua/health answered {status}, expected 200 OK"
+            )),
+        }
     };
-    matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(true)))
+    tokio::time::timeout(timeout, probe)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{addr}: no answer to GET /__gazua/health within {timeout:?}"
+            ))
+        })
 }

@@ -228,6 +228,8 @@ pub fn raw_confirm(extra_headers: &str) -> String {
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The startup line ("serving"), as JSON.
+    pub startup: serde_json::Value,
     /// Every log line it wrote after "serving", as JSON.
     pub logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
@@ -244,13 +246,14 @@ impl Binary {
             .expect("the gazua binary starts");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
+        let startup = loop {
             let line = lines.next().expect("gazua logs before exiting").unwrap();
             let log: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
             if log["message"] == "serving" {
-                break log["listen"].as_str().unwrap().parse().unwrap();
+                break log;
             }
         };
+        let addr = startup["listen"].as_str().unwrap().parse().unwrap();
         // Keep draining its log so it never blocks on a full pipe.
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = logs.clone();
@@ -261,7 +264,12 @@ impl Binary {
                 }
             }
         });
-        Binary { child, addr, logs }
+        Binary {
+            child,
+            addr,
+            startup,
+            logs,
+        }
     }
 
     pub fn signal(&self, signal: &str) {
