@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use gazua_pay::api::{Api, ApiRequest, ApiSettings, Lang, LedgerChoice};
+use gazua_pay::api::{Api, ApiRequest, ApiSettings, Lang, LedgerChoice, Origin, Reply, ReplyCode};
 use gazua_pay::directive::{Latency, headers};
 use gazua_pay::engine::{Asked, Engine};
 use gazua_pay::metrics::Metrics;
 use gazua_pay::profile::Profiles;
+use gazua_pay::report::Delivered;
 use gazua_pay::route::{self, Route};
 use http::{HeaderMap, HeaderValue, Method};
 use rand::SeedableRng;
@@ -121,8 +122,15 @@ fn benches(c: &mut Criterion) {
     });
 
     let decision = engine.decide(&happy, Route::Confirm, Asked::default(), None);
+    let approved = Reply {
+        status: http::StatusCode::OK,
+        body: bytes::Bytes::from_static(b"{}"),
+        code: ReplyCode::Ok,
+        retry_after: None,
+        origin: Origin::Decision,
+    };
     c.bench_function("decision/header_value", |b| {
-        b.iter(|| black_box(&decision).header_value())
+        b.iter(|| Delivered::decided(black_box(&decision), &approved).header_value())
     });
 
     let target = route::route(&Method::POST, CONFIRM);
@@ -159,7 +167,7 @@ fn benches(c: &mut Criterion) {
     }
 
     let metrics = Metrics::new();
-    let reply_code = gazua_pay::api::ReplyCode::Ok;
+    let reply_code = ReplyCode::Ok;
     c.bench_function("metrics/request+response+decided+observed+lateness", |b| {
         b.iter(|| {
             metrics.request(Route::Confirm, &decision.outcome, decision.fault);
@@ -203,10 +211,12 @@ fn benches(c: &mut Criterion) {
                     now: jiff::Timestamp::now(),
                 };
                 let reply = api.answer(&req, &decision);
-                metrics.response(target.route, reply.code);
+                let delivered = Delivered::decided(&decision, &reply);
+                metrics.delivered(target.route, &delivered);
                 metrics.observed(target.route, 0.0);
                 metrics.timer_lateness.observe(0.0);
-                (reply, decision.header_value())
+                let header = delivered.header_value();
+                (reply, header)
             },
             BatchSize::SmallInput,
         )

@@ -29,7 +29,8 @@ HISTOGRAMS = {
     "gazua_timer_lateness_seconds",
 }
 PLAIN = {
-    "gazua_requests_total", "gazua_responses_total", "gazua_in_flight_requests",
+    "gazua_requests_total", "gazua_responses_total", "gazua_answers_total",
+    "gazua_overrides_total", "gazua_in_flight_requests",
     "gazua_open_connections", "gazua_directive_errors_total", "gazua_capacity_queue_depth",
     "gazua_profile_info", "gazua_build_info",
     # process collector (prometheus crate, Linux)
@@ -37,7 +38,7 @@ PLAIN = {
     "process_open_fds", "process_max_fds", "process_start_time_seconds", "process_threads",
 }
 SYNTHETIC = {"up"}  # made by Prometheus at scrape time, never in /metrics
-LABELS = {"route", "outcome", "fault", "code", "profile", "phase", "version", "le",
+LABELS = {"route", "outcome", "fault", "code", "status_class", "by", "profile", "phase", "version", "le",
           "instance", "job"}  # the last two: added by Prometheus
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
                 "group_left", "group_right", "inf", "nan"}

@@ -88,7 +88,8 @@ PORT="$(free_ports 1)"
 "$BIN" serve --listen "127.0.0.1:$PORT" >"$CI_WORK/gazua.log" 2>&1 &
 track_pid $!
 if wait_http "http://127.0.0.1:$PORT/__gazua/ready" 15; then
-    # Traffic first, so labelled series exist: approved, declined, an invalid directive.
+    # Traffic first, so labelled series exist: approved, declined (of the same payment: the
+    # ledger's ALREADY_PROCESSED_PAYMENT, an override), an invalid directive.
     for h in 'outcome=approved' 'outcome=declined' 'latency=oops'; do
         curl -s -o /dev/null --max-time 5 -H 'Content-Type: application/json' -H "X-Gazua: $h" \
             -d '{"paymentKey":"tgen_checks_1","orderId":"order-checks-1","amount":15000}' \

@@ -15,6 +15,8 @@
 //!   schedule phases, virtual capacity, rate limit, custom routes; the shipped profiles.
 //! - [`engine`] — `decide()`: route + directives + profile + RNG → [`engine::Decision`].
 //! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
+//! - [`report`] — what the client received, described once: `X-Gazua-Decision`, the access
+//!   log and the delivered-answer metrics all read one [`report::Delivered`].
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
 //! - [`server`] — accept loop, limits, the request lifecycle, the precise timer, faults at the
@@ -26,8 +28,9 @@
 //!
 //! Route → directives (headers, then body tag) → profile (rules, phase, defaults) → decision
 //! (then the profile's rate limit and capacity) → answer rendered → wait until arrival +
-//! decided latency → response written, or the decided fault done at the socket. See
-//! `server::lifecycle::handle`, which reads in that order.
+//! decided latency → response written, or the decided fault done at the socket → reported as
+//! delivered (header, metrics, access log). See `server::lifecycle::handle`, which reads in
+//! that order.
 
 pub mod api;
 pub mod cli;
@@ -39,5 +42,6 @@ pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod profile;
+pub mod report;
 pub mod route;
 pub mod server;

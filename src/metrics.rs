@@ -1,7 +1,8 @@
 //! Prometheus metrics. The registry is Gazua's own; every label value comes from a closed enum
-//! (routes, outcome kinds, fault kinds, catalog codes, `custom` for user-defined codes), and
-//! every handle is resolved once — at start, or on first use into a slot that is never
-//! resolved again — so recording a request hashes nothing and takes no lock.
+//! (routes, outcome kinds, delivered answer kinds, status classes, fault kinds, catalog codes,
+//! `custom` for user-defined codes), and every handle is resolved once — at start, or on first
+//! use into a slot that is never resolved again — so recording a request hashes nothing and
+//! takes no lock.
 
 use std::sync::OnceLock;
 
@@ -10,9 +11,10 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::api::ReplyCode;
+use crate::api::{Origin, ReplyCode};
 use crate::codes::{self, CATALOG};
 use crate::directive::{Fault, Outcome};
+use crate::report::{Class, Delivered, StatusClass};
 use crate::route::Route;
 
 const OUTCOMES: [&str; 5] = ["approved", "declined", "error", "throttled", "lost"];
@@ -39,13 +41,24 @@ const LATENESS_BUCKETS: [f64; 22] = [
     0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
+/// The `by` label of `gazua_overrides_total`: what replaced a decided answer.
+const OVERRIDERS: [Origin; 2] = [Origin::Ledger, Origin::Validation];
+/// `OK`, then every catalog code, then `custom`: the `code` label's values.
+const CODES: usize = CATALOG.len() + 2;
+
 pub struct Metrics {
     registry: Registry,
     requests_vec: IntCounterVec,
     requests: Box<[OnceLock<IntCounter>]>,
     responses_vec: IntCounterVec,
-    /// Per route: `OK`, then every catalog code, then `custom`.
+    /// Per route, per code (see [`CODES`]).
     responses: Box<[OnceLock<IntCounter>]>,
+    answers_vec: IntCounterVec,
+    /// Per route, delivered class and status class.
+    answers: Box<[OnceLock<IntCounter>]>,
+    overrides_vec: IntCounterVec,
+    /// Per overrider, per code.
+    overrides: Box<[OnceLock<IntCounter>]>,
     decided: Vec<Histogram>,
     observed: Vec<Histogram>,
     pub timer_lateness: Histogram,
@@ -65,7 +78,7 @@ impl Metrics {
         let requests_vec = IntCounterVec::new(
             Opts::new(
                 "gazua_requests_total",
-                "Requests decided, by route, outcome and fault.",
+                "Requests decided, by route, decided outcome and fault (before the ledger or validation may replace the answer; gazua_answers_total counts what was delivered).",
             ),
             &["route", "outcome", "fault"],
         )
@@ -73,9 +86,25 @@ impl Metrics {
         let responses_vec = IntCounterVec::new(
             Opts::new(
                 "gazua_responses_total",
-                "Answers by route and PG code (OK for a payment object).",
+                "Answers delivered, by route and the PG code rendered (OK for a payment object; a faulted answer counts the code it replaced).",
             ),
             &["route", "code"],
+        )
+        .expect("valid metric");
+        let answers_vec = IntCounterVec::new(
+            Opts::new(
+                "gazua_answers_total",
+                "Answers as clients received them, by route, delivered outcome (approved, declined, error, throttled, lost, fault, invalid) and status class (none when a fault sent no response).",
+            ),
+            &["route", "outcome", "status_class"],
+        )
+        .expect("valid metric");
+        let overrides_vec = IntCounterVec::new(
+            Opts::new(
+                "gazua_overrides_total",
+                "Decided answers replaced by the ledger (a second confirm, an unknown payment, an idempotent replay) or by request validation, by the code delivered instead.",
+            ),
+            &["by", "code"],
         )
         .expect("valid metric");
         let histogram = |name: &str, help: &str| {
@@ -151,6 +180,8 @@ impl Metrics {
         for collector in [
             Box::new(requests_vec.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(responses_vec.clone()),
+            Box::new(answers_vec.clone()),
+            Box::new(overrides_vec.clone()),
             Box::new(decided_vec.clone()),
             Box::new(observed_vec.clone()),
             Box::new(timer_lateness.clone()),
@@ -183,13 +214,13 @@ impl Metrics {
         Metrics {
             registry,
             requests_vec,
-            requests: (0..Route::ALL.len() * OUTCOMES.len() * FAULTS.len())
-                .map(|_| OnceLock::new())
-                .collect(),
+            requests: slots(Route::ALL.len() * OUTCOMES.len() * FAULTS.len()),
             responses_vec,
-            responses: (0..Route::ALL.len() * (CATALOG.len() + 2))
-                .map(|_| OnceLock::new())
-                .collect(),
+            responses: slots(Route::ALL.len() * CODES),
+            answers_vec,
+            answers: slots(Route::ALL.len() * Class::ALL.len() * StatusClass::ALL.len()),
+            overrides_vec,
+            overrides: slots(OVERRIDERS.len() * CODES),
             decided: per_route(&decided_vec),
             observed: per_route(&observed_vec),
             timer_lateness,
@@ -221,15 +252,55 @@ impl Metrics {
 
     /// Counts an answer by the code it carried.
     pub fn response(&self, route: Route, code: ReplyCode) {
-        let (index, name) = match code {
-            ReplyCode::Ok => (0, "OK"),
-            ReplyCode::Known(info) => (1 + codes::index_of(info), info.name),
-            ReplyCode::Custom => (CATALOG.len() + 1, "custom"),
-        };
-        let slot = route.index() * (CATALOG.len() + 2) + index;
-        self.responses[slot]
+        let (index, name) = code_label(code);
+        self.responses[route.index() * CODES + index]
             .get_or_init(|| self.responses_vec.with_label_values(&[route.name(), name]))
             .inc();
+    }
+
+    /// Counts an answer as its client received it, at the moment it is handed to the
+    /// connection (a hang as it begins: its client may give up before it ends).
+    pub fn delivered(&self, route: Route, delivered: &Delivered<'_>) {
+        self.response(route, delivered.reply.code);
+        let (class, status) = (delivered.class(), delivered.status_class());
+        let slot = (route.index() * Class::ALL.len() + class.index()) * StatusClass::ALL.len()
+            + status.index();
+        self.answers[slot]
+            .get_or_init(|| {
+                self.answers_vec
+                    .with_label_values(&[route.name(), class.name(), status.name()])
+            })
+            .inc();
+        if let Some((origin, code)) = delivered.overridden() {
+            self.override_slot(origin, code).inc();
+        }
+    }
+
+    fn override_slot(&self, origin: Origin, code: ReplyCode) -> &IntCounter {
+        let by = OVERRIDERS.iter().position(|o| *o == origin).unwrap_or(0);
+        let (index, name) = code_label(code);
+        self.overrides[by * CODES + index].get_or_init(|| {
+            self.overrides_vec
+                .with_label_values(&[OVERRIDERS[by].name(), name])
+        })
+    }
+
+    /// Answers delivered on `route` so far, whatever their kind.
+    pub fn answers_on(&self, route: Route) -> u64 {
+        let per_route = Class::ALL.len() * StatusClass::ALL.len();
+        self.answers[route.index() * per_route..][..per_route]
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(IntCounter::get)
+            .sum()
+    }
+
+    /// How often `origin` replaced a decided answer with `code` so far.
+    pub fn overrides_with(&self, origin: Origin, code: ReplyCode) -> u64 {
+        let by = OVERRIDERS.iter().position(|o| *o == origin).unwrap_or(0);
+        self.overrides[by * CODES + code_label(code).0]
+            .get()
+            .map_or(0, IntCounter::get)
     }
 
     pub fn decided(&self, route: Route, seconds: f64) {
@@ -268,6 +339,19 @@ impl Metrics {
             .expect("encoding into a Vec cannot fail");
         out
     }
+}
+
+/// The `code` label of an answer, and its slot among [`CODES`].
+fn code_label(code: ReplyCode) -> (usize, &'static str) {
+    match code {
+        ReplyCode::Ok => (0, "OK"),
+        ReplyCode::Known(info) => (1 + codes::index_of(info), info.name),
+        ReplyCode::Custom(_) => (CATALOG.len() + 1, "custom"),
+    }
+}
+
+fn slots(n: usize) -> Box<[OnceLock<IntCounter>]> {
+    (0..n).map(|_| OnceLock::new()).collect()
 }
 
 impl Default for Metrics {

@@ -160,11 +160,11 @@ async fn every_outcome_is_reported_in_the_decision_header() {
         ("approved", "approved"),
         ("declined", "declined(REJECT_CARD_PAYMENT)"),
         ("error", "error(FAILED_INTERNAL_SYSTEM_PROCESSING)"),
-        ("throttled", "throttled"),
+        ("throttled", "throttled(FORBIDDEN_CONSECUTIVE_REQUEST)"),
     ] {
         let reply = confirm(server.addr, &[("x-gazua-outcome", asked)]).await;
         assert_eq!(reply.decided("outcome"), reported);
-        assert_eq!(reply.decided("source"), "header");
+        assert_eq!(reply.source_of("outcome"), "header");
     }
 }
 
@@ -177,7 +177,8 @@ async fn serve_flags_are_the_defaults_below_the_request() {
     let reply = confirm(server.addr, &[]).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.decided("latency"), "30.000ms");
-    assert_eq!(reply.decided("source"), "flag");
+    assert_eq!(reply.source_of("outcome"), "flag");
+    assert_eq!(reply.source_of("latency"), "flag");
     // The request's own directive wins field by field.
     let reply = confirm(server.addr, &[("x-gazua-outcome", "approved")]).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -210,17 +211,20 @@ async fn a_body_tag_directs_the_request() {
     let server = TestServer::default().await;
     let body = r#"{"paymentKey":"pk_test_1","orderId":"order-0001","amount":15000,"orderName":"socks [gazua: outcome=declined(EXCEED_MAX_AMOUNT); latency=5ms]"}"#;
     let reply = send(server.addr, "POST", "/v1/payments/confirm", &[], body).await;
-    assert_eq!(reply.decided("source"), "tag");
+    assert_eq!(reply.source_of("outcome"), "tag");
+    assert_eq!(reply.source_of("latency"), "tag");
     assert_eq!(reply.decided("outcome"), "declined(EXCEED_MAX_AMOUNT)");
     assert_eq!(reply.json()["code"], "EXCEED_MAX_AMOUNT");
-    // A header still wins over the tag.
+    // A header still wins over the tag (on a payment not yet confirmed).
     let reply = send(
         server.addr,
         "POST",
         "/v1/payments/confirm",
         &[("x-gazua-outcome", "approved")],
-        body,
+        &body.replace("pk_test_1", "pk_test_tag_2"),
     )
     .await;
     assert_eq!(reply.decided("outcome"), "approved");
+    assert_eq!(reply.source_of("outcome"), "header");
+    assert_eq!(reply.source_of("latency"), "tag");
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gazua_pay::api::{Api, ApiRequest, ApiSettings, Lang, LedgerChoice};
 use gazua_pay::directive::{Fault, Outcome};
-use gazua_pay::engine::{Decision, Source};
+use gazua_pay::engine::{Decision, FieldSources};
 use gazua_pay::route::route;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
@@ -31,7 +31,7 @@ fn confirm_many(api: &Api, from: usize, to: usize, with_keys: bool) {
         status: None,
         profile: Arc::from("default"),
         phase: None,
-        source: Source::Builtin,
+        sources: FieldSources::BUILTIN,
     };
     let target = route(&Method::POST, "/v1/payments/confirm");
     let now = jiff::Timestamp::now();

@@ -56,7 +56,7 @@ async fn a_rule_on_the_amount_declines_exactly_those_requests_and_headers_still_
         .await;
         if declined {
             assert_eq!(reply.json()["code"], "EXCEED_MAX_AMOUNT", "{amount}");
-            assert_eq!(reply.decided("source"), "rule");
+            assert_eq!(reply.source_of("outcome"), "rule");
         } else {
             assert_eq!(reply.status, StatusCode::OK, "{amount}");
         }

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
 
-use super::{Lang, Reply, ReplyCode, code_ref_reply, error_reply};
+use super::{Lang, Origin, Reply, ReplyCode, code_ref_reply, error_reply};
+use crate::codes::CodeKind;
 use crate::directive::{CodeRef, Outcome};
 use crate::engine::Decision;
 use crate::profile::CustomRoute;
@@ -29,11 +30,12 @@ pub fn custom_reply(
             body: route.render(params, body, headers, SystemTime::now()),
             code: ReplyCode::Ok,
             retry_after: None,
+            origin: Origin::Decision,
         },
         Outcome::Throttled => {
             let mut reply = error_reply(
                 StatusCode::TOO_MANY_REQUESTS,
-                ReplyCode::Custom,
+                ReplyCode::Custom(CodeKind::Throttled),
                 "TOO_MANY_REQUESTS",
                 message(
                     lang,
@@ -74,7 +76,16 @@ fn generic(code: &CodeRef, word: &str, status: StatusCode, name: &str, lang: Lan
             "A temporary error occurred.",
         ),
     };
-    error_reply(code.status.unwrap_or(status), ReplyCode::Custom, name, text)
+    let kind = match word {
+        "declined" => CodeKind::Declined,
+        _ => CodeKind::Error,
+    };
+    error_reply(
+        code.status.unwrap_or(status),
+        ReplyCode::Custom(kind),
+        name,
+        text,
+    )
 }
 
 fn message(lang: Lang, ko: &'static str, en: &'static str) -> &'static str {

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 
-use crate::codes::{self, CodeInfo};
+use crate::codes::{self, CodeInfo, CodeKind};
 use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
 use crate::engine::Decision;
 use crate::route::{Route, Target};
@@ -87,8 +87,32 @@ pub enum ReplyCode {
     /// A 2xx payment (or billing) object.
     Ok,
     Known(&'static CodeInfo),
-    /// A user-defined code from a directive.
-    Custom,
+    /// A user-defined code from a directive, and the kind of answer it was asked as: kept so
+    /// a replay of it is still reported as what it is.
+    Custom(CodeKind),
+}
+
+/// What shaped an answer: the decision, or something that overrode it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The decided outcome, rendered.
+    Decision,
+    /// The payment lifecycle refused or replayed: a second confirm, an unknown payment, a
+    /// balance too small, the stored first answer for an `Idempotency-Key`.
+    Ledger,
+    /// The request itself was refused: a missing or malformed field, a bad header, a route or
+    /// method that does not exist, a directive that does not apply.
+    Validation,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Decision => "decision",
+            Origin::Ledger => "ledger",
+            Origin::Validation => "validation",
+        }
+    }
 }
 
 /// A rendered answer, before the decided wait and fault are applied.
@@ -100,6 +124,14 @@ pub struct Reply {
     pub code: ReplyCode,
     /// Seconds for a `Retry-After` header (throttling on generic routes).
     pub retry_after: Option<u32>,
+    pub origin: Origin,
+}
+
+impl Reply {
+    /// The same answer, shaped by `origin`.
+    pub fn by(self, origin: Origin) -> Reply {
+        Reply { origin, ..self }
+    }
 }
 
 /// Where payments are remembered (`--ledger`).
@@ -248,17 +280,19 @@ impl Api {
             match self.ledger.reserve(scope, now_ms) {
                 Reservation::Reserved => hold = Some(Hold::new(&*self.ledger, scope)),
                 Reservation::InFlight => {
-                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang)
+                        .by(Origin::Ledger);
                 }
                 Reservation::Stored(stored) if now_ms < stored.ready_at_ms => {
-                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang);
+                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang)
+                        .by(Origin::Ledger);
                 }
                 Reservation::Stored(stored) => return replay(stored),
             }
         }
         // From here every early return drops `hold`, which releases the key.
         if decision.outcome == Outcome::Throttled {
-            return code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang);
+            return code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang).by(Origin::Decision);
         }
         if posted && let Err(problem) = input::check_content_type(req.headers) {
             return problem_reply(&problem, lang);
@@ -361,6 +395,7 @@ fn replay(stored: ledger::Stored) -> Reply {
         body,
         code: stored.code,
         retry_after: None,
+        origin: Origin::Ledger,
     }
 }
 
@@ -429,17 +464,13 @@ fn status_of(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The PG error answer for a catalog code, with its documented status and message.
+/// The PG error answer for a catalog code, with its documented status and message: a refusal
+/// of the request (re-shaped with [`Reply::by`] where the ledger or the decision gave it).
 pub fn code_reply(info: &'static CodeInfo, lang: Lang) -> Reply {
-    error_reply(
-        status_of(info.status),
-        ReplyCode::Known(info),
-        info.name,
-        info.message(lang),
-    )
+    code_reply_with(info, info.message(lang))
 }
 
-/// A catalog code with a specific message.
+/// A catalog code with a specific message, refusing the request.
 fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
     error_reply(
         status_of(info.status),
@@ -447,6 +478,7 @@ fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
         info.name,
         message,
     )
+    .by(Origin::Validation)
 }
 
 /// A 400 `INVALID_REQUEST` naming what is wrong.
@@ -501,9 +533,13 @@ fn code_ref_reply(route: Route, word: &str, code: &CodeRef, lang: Lang) -> Reply
         }
         Some(name @ CodeName::Custom(custom)) => {
             let status = code.status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let kind = match word {
+                "declined" => CodeKind::Declined,
+                _ => CodeKind::Error,
+            };
             error_reply(
                 status,
-                ReplyCode::Custom,
+                ReplyCode::Custom(kind),
                 custom,
                 render::failure_message(name, lang),
             )
@@ -518,7 +554,8 @@ fn tag_verdict(mix: &Mix<Outcome>) -> Option<&Outcome> {
     it.next().is_none().then_some(only)
 }
 
-/// A PG error body `{"code": …, "message": …}` with its status.
+/// A PG error body `{"code": …, "message": …}` with its status: the rendering of a decided
+/// outcome unless re-shaped with [`Reply::by`].
 pub fn error_reply(status: StatusCode, code: ReplyCode, name: &str, message: &str) -> Reply {
     #[derive(serde::Serialize)]
     struct ErrorBody<'a> {
@@ -535,5 +572,6 @@ pub fn error_reply(status: StatusCode, code: ReplyCode, name: &str, message: &st
         body: Bytes::from(body),
         code,
         retry_after: None,
+        origin: Origin::Decision,
     }
 }

@@ -12,8 +12,8 @@ use super::input::{self, Loose, Problem};
 use super::keys::{self, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
 use super::{
-    Api, ApiRequest, Lang, Reply, ReplyCode, code_reply, code_reply_with, known, outcome_reply,
-    problem_reply, render, tag_verdict,
+    Api, ApiRequest, Lang, Origin, Reply, ReplyCode, code_reply, code_reply_with, known,
+    outcome_reply, problem_reply, render, tag_verdict,
 };
 use crate::directive::{CodeName, CodeRef, Outcome};
 use crate::engine::Decision;
@@ -73,6 +73,7 @@ fn ok(body: Vec<u8>) -> Reply {
         body: Bytes::from(body),
         code: ReplyCode::Ok,
         retry_after: None,
+        origin: Origin::Decision,
     }
 }
 
@@ -167,6 +168,12 @@ enum Step {
 }
 
 impl Cx<'_> {
+    /// The ledger's refusal with a catalog code: the payment's recorded state, not the
+    /// decision, shaped the answer.
+    fn refused(&self, name: &str) -> Reply {
+        code_reply(known(name), self.lang).by(Origin::Ledger)
+    }
+
     /// A 200 with the payment object.
     fn show(&self, p: &Payment) -> Reply {
         if self.keep {
@@ -214,8 +221,7 @@ impl Cx<'_> {
             reply = Some(self.show(&p));
             *slot = Some(p);
         });
-        Ok(reply
-            .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
+        Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
     }
 
     /// `POST /v1/payments/confirm`.
@@ -241,23 +247,23 @@ impl Cx<'_> {
         Ok(match step {
             Some(Step::Answer(reply)) => reply,
             Some(Step::Render(payment)) => self.show(&payment),
-            None => code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang),
+            None => self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING"),
         })
     }
 
     fn confirm_step(&self, p: &mut Payment, order_id: &str, amount: u64) -> Step {
         if !matches!(p.status, Status::Ready | Status::InProgress) {
-            return Step::Answer(code_reply(known("ALREADY_PROCESSED_PAYMENT"), self.lang));
+            return Step::Answer(self.refused("ALREADY_PROCESSED_PAYMENT"));
         }
         if p.order_id() != order_id {
-            return Step::Answer(code_reply(known("FORBIDDEN_REQUEST"), self.lang));
+            return Step::Answer(self.refused("FORBIDDEN_REQUEST"));
         }
         if p.total != amount {
             let problem = Problem::AmountMismatch {
                 expected: p.total,
                 got: amount,
             };
-            return Step::Answer(problem_reply(&problem, self.lang));
+            return Step::Answer(problem_reply(&problem, self.lang).by(Origin::Ledger));
         }
         match self.outcome {
             Outcome::Declined(code) => {
@@ -286,6 +292,7 @@ impl Cx<'_> {
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Inquiry, self.outcome, self.lang));
         }
+        // A key that is not UTF-8 once percent-decoded names no payment: the request's fault.
         let Some(param) = self.req.target.param.as_deref() else {
             return Ok(code_reply(known("NOT_FOUND_PAYMENT"), self.lang));
         };
@@ -303,7 +310,7 @@ impl Cx<'_> {
                 reply = Some(ok(render::payment(&seen_from_key(param, &m), self.lang)));
             }
         }
-        Ok(reply.unwrap_or_else(|| code_reply(known("NOT_FOUND_PAYMENT"), self.lang)))
+        Ok(reply.unwrap_or_else(|| self.refused("NOT_FOUND_PAYMENT")))
     }
 
     /// `POST /v1/payments/{paymentKey}/cancel`, full or partial.
@@ -322,11 +329,11 @@ impl Cx<'_> {
                 *slot = minted.as_ref().map(|m| seen_from_key(key, m));
             }
             reply = Some(match slot {
-                None => code_reply(known("NOT_FOUND_PAYMENT"), self.lang),
+                None => self.refused("NOT_FOUND_PAYMENT"),
                 Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
             });
         });
-        Ok(reply.unwrap_or_else(|| code_reply(known("NOT_FOUND_PAYMENT"), self.lang)))
+        Ok(reply.unwrap_or_else(|| self.refused("NOT_FOUND_PAYMENT")))
     }
 
     fn cancel_step(
@@ -337,12 +344,12 @@ impl Cx<'_> {
         refundable: Option<u64>,
     ) -> Reply {
         match p.status {
-            Status::Canceled => return code_reply(known("ALREADY_CANCELED_PAYMENT"), self.lang),
+            Status::Canceled => return self.refused("ALREADY_CANCELED_PAYMENT"),
             Status::Done | Status::PartialCanceled => {}
-            _ => return code_reply(known("NOT_CANCELABLE_PAYMENT"), self.lang),
+            _ => return self.refused("NOT_CANCELABLE_PAYMENT"),
         }
         if refundable.is_some_and(|r| r != p.balance) {
-            return code_reply(known("NOT_MATCHES_REFUNDABLE_AMOUNT"), self.lang);
+            return self.refused("NOT_MATCHES_REFUNDABLE_AMOUNT");
         }
         let amount = amount.unwrap_or(p.balance);
         if amount > p.balance {
@@ -357,7 +364,7 @@ impl Cx<'_> {
                     info.en, p.balance
                 ),
             };
-            return code_reply_with(info, &message);
+            return code_reply_with(info, &message).by(Origin::Ledger);
         }
         if p.cancels.len() >= MAX_CANCELS {
             let info = known("NOT_CANCELABLE_PAYMENT");
@@ -368,7 +375,7 @@ impl Cx<'_> {
                 ),
                 Lang::En => format!("{} At most {MAX_CANCELS} cancels per payment.", info.en),
             };
-            return code_reply_with(info, &message);
+            return code_reply_with(info, &message).by(Origin::Ledger);
         }
         if !self.approved() {
             return outcome_reply(Route::Cancel, self.outcome, self.lang);
@@ -443,7 +450,7 @@ impl Cx<'_> {
         if let Some(b) = self.api.mint.read_billing(billing_key)
             && b.customer != keys::customer_hash(&customer_key)
         {
-            return Ok(code_reply(known("NOT_MATCHES_CUSTOMER_KEY"), self.lang));
+            return Ok(self.refused("NOT_MATCHES_CUSTOMER_KEY"));
         }
         if self.api.ledger.records() {
             let mut used = false;
@@ -451,7 +458,7 @@ impl Cx<'_> {
                 .ledger
                 .view_order(&order_id, &mut |p| used = p.is_some());
             if used {
-                return Ok(code_reply(known("DUPLICATED_ORDER_ID"), self.lang));
+                return Ok(self.refused("DUPLICATED_ORDER_ID"));
             }
         }
         if let Outcome::Error(_) = self.outcome {
@@ -492,8 +499,7 @@ impl Cx<'_> {
             reply = Some(self.show(&p));
             *slot = Some(p);
         });
-        Ok(reply
-            .unwrap_or_else(|| code_reply(known("FAILED_INTERNAL_SYSTEM_PROCESSING"), self.lang)))
+        Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
     }
 }
 

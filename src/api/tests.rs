@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::*;
 use crate::codes::{CATALOG, CodeKind};
 use crate::directive::{CodeName, CodeRef, Fault, Outcome};
-use crate::engine::{Decision, Source};
+use crate::engine::{Decision, FieldSources};
 use crate::route::route;
 
 /// 2024-02-13T12:18:14+09:00
@@ -23,7 +23,7 @@ fn decision(outcome: Outcome) -> Decision {
         status: None,
         profile: Arc::from("default"),
         phase: None,
-        source: Source::Builtin,
+        sources: FieldSources::BUILTIN,
     }
 }
 
@@ -529,6 +529,75 @@ fn a_confirm_must_match_the_minted_order_and_amount() {
     );
 }
 
+#[test]
+fn every_answer_names_what_shaped_it() {
+    let api = memory();
+    let key = create(&api);
+    let confirm = |body: &str, outcome: Outcome| {
+        call(Method::POST, "/v1/payments/confirm", body)
+            .outcome(outcome)
+            .send(&api)
+    };
+    let mut seen = Vec::new();
+    let mut record = |(_, json, reply): (StatusCode, Value, Reply)| {
+        let code = json["code"].as_str().unwrap_or("OK").to_owned();
+        seen.push((code, reply.origin));
+    };
+    record(confirm(
+        &confirm_body(&key, "order-0002", 15000),
+        Outcome::Approved,
+    ));
+    record(confirm(
+        &confirm_body(&key, "order-0001", 14000),
+        Outcome::Approved,
+    ));
+    record(confirm(
+        &confirm_body(&key, "order-0001", 15000),
+        declined("REJECT_CARD_PAYMENT"),
+    ));
+    record(confirm(
+        &confirm_body(&key, "order-0001", 15000),
+        Outcome::Approved,
+    ));
+    let cancel = |key: &str, body: &str| {
+        call(Method::POST, &format!("/v1/payments/{key}/cancel"), body).send(&api)
+    };
+    record(cancel(&key, r#"{"cancelReason":"x"}"#));
+    record(confirm(
+        &confirm_body("pk_other", "order-0003", 15000),
+        Outcome::Approved,
+    ));
+    record(cancel(
+        "pk_other",
+        r#"{"cancelReason":"x","refundableAmount":1}"#,
+    ));
+    record(cancel("pk_other", r#"{"cancelReason":"x"}"#));
+    record(cancel("pk_other", r#"{"cancelReason":"x"}"#));
+    record(call(Method::GET, "/v1/payments/pk_unknown", "").send(&api));
+    record(confirm(r#"{"paymentKey":"pk_1"}"#, Outcome::Approved));
+    record(
+        call(Method::POST, "/v1/payments/confirm", "{}")
+            .outcome(Outcome::Throttled)
+            .send(&api),
+    );
+    let expected = [
+        ("FORBIDDEN_REQUEST", Origin::Ledger),
+        ("INVALID_REQUEST", Origin::Ledger),
+        ("REJECT_CARD_PAYMENT", Origin::Decision),
+        ("ALREADY_PROCESSED_PAYMENT", Origin::Ledger),
+        ("NOT_CANCELABLE_PAYMENT", Origin::Ledger),
+        ("OK", Origin::Decision),
+        ("NOT_MATCHES_REFUNDABLE_AMOUNT", Origin::Ledger),
+        ("OK", Origin::Decision),
+        ("ALREADY_CANCELED_PAYMENT", Origin::Ledger),
+        ("NOT_FOUND_PAYMENT", Origin::Ledger),
+        ("INVALID_REQUEST", Origin::Validation),
+        ("FORBIDDEN_CONSECUTIVE_REQUEST", Origin::Decision),
+    ];
+    let seen: Vec<(&str, Origin)> = seen.iter().map(|(c, o)| (c.as_str(), *o)).collect();
+    assert_eq!(seen, expected);
+}
+
 /// A valid request for each route of a payment `key` (DONE) and a billing key.
 fn requests(key: &str, billing_key: &str) -> Vec<(Route, Method, String, String)> {
     vec![
@@ -635,7 +704,7 @@ fn custom_codes_and_explicit_statuses_are_rendered_as_asked() {
         (status, &json["code"]),
         (StatusCode::BAD_GATEWAY, &"MY_CODE".into())
     );
-    assert_eq!(reply.code, ReplyCode::Custom);
+    assert_eq!(reply.code, ReplyCode::Custom(CodeKind::Error));
     let overridden = Outcome::Declined(CodeRef {
         code: Some(CodeName::Known(
             codes::lookup("REJECT_CARD_PAYMENT").unwrap(),

@@ -8,8 +8,8 @@ use http::StatusCode;
 
 use crate::directive::{Fault, Outcome};
 
-/// Where a decision came from, reported in `X-Gazua-Decision`: the most specific
-/// source that set any field. Ordered by precedence: the first source wins.
+/// Where one field of a decision came from, reported in `X-Gazua-Decision`. Ordered by
+/// precedence: the first source wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// The profile's capacity model overflowed: its overflow outcome replaced the decision.
@@ -39,7 +39,28 @@ pub struct Decision {
     pub status: Option<StatusCode>,
     pub profile: Arc<str>,
     pub phase: Option<Arc<str>>,
-    pub source: Source,
+    /// Which source set each field.
+    pub sources: FieldSources,
+}
+
+/// The source of each field of a [`Decision`]: each is decided on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSources {
+    pub outcome: Source,
+    pub latency: Source,
+    pub fault: Source,
+    /// `Builtin` when no source overrode the answer's own status.
+    pub status: Source,
+}
+
+impl FieldSources {
+    /// Every field built in: what a decision no source touched reports.
+    pub const BUILTIN: FieldSources = FieldSources {
+        outcome: Source::Builtin,
+        latency: Source::Builtin,
+        fault: Source::Builtin,
+        status: Source::Builtin,
+    };
 }
 
 use std::cell::RefCell;
@@ -138,7 +159,7 @@ impl Engine {
         let (outcome, outcome_source) = sources.first(|d| d.outcome.as_ref(), true);
         let (latency, latency_source) = sources.first(|d| d.latency.as_ref(), false);
         let (fault, fault_source) = sources.first(|d| d.fault.as_ref(), false);
-        let (status, _) = sources.first(|d| d.status.as_ref(), false);
+        let (status, status_source) = sources.first(|d| d.status.as_ref(), false);
 
         let outcome = outcome.map_or(Outcome::Approved, |mix: &Mix<Outcome>| {
             with_default_code(route, mix.pick(rng).clone())
@@ -154,7 +175,12 @@ impl Engine {
             status: status.copied(),
             profile: plan.name.clone(),
             phase: phase.map(|p| p.name.clone()),
-            source: outcome_source.min(latency_source).min(fault_source),
+            sources: FieldSources {
+                outcome: outcome_source,
+                latency: latency_source,
+                fault: fault_source,
+                status: status_source,
+            },
         }
     }
 
@@ -240,21 +266,11 @@ impl Source {
 }
 
 impl Decision {
-    /// The `X-Gazua-Decision` header value:
-    /// `outcome=approved; latency=83.214ms; fault=none; profile=default; phase=-; source=header`.
-    pub fn header_value(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::with_capacity(112);
-        let _ = write!(
-            out,
-            "outcome={}; latency={:.3}ms; fault={}; profile={}; phase={}; source={}",
-            self.outcome,
-            self.latency.as_secs_f64() * 1000.0,
-            self.fault,
-            self.profile,
-            self.phase.as_deref().unwrap_or("-"),
-            self.source.name()
-        );
-        out
+    /// The fault done at the socket: a lost answer's own, else the decided one.
+    pub fn transport_fault(&self) -> Fault {
+        match self.outcome {
+            Outcome::Lost(fault) => fault,
+            _ => self.fault,
+        }
     }
 }

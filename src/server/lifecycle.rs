@@ -16,13 +16,14 @@ use tokio::time::Instant;
 use super::State;
 use super::fault::{Control, Dribble, GazuaBody, OnClose};
 use super::ops;
-use crate::api::{self, ApiRequest, Lang, Reply, ReplyCode, error_reply};
-use crate::codes;
+use crate::api::{self, ApiRequest, Lang, Origin, Reply, ReplyCode, error_reply};
+use crate::codes::{self, CodeKind};
 use crate::config::KeyFrom;
-use crate::directive::{DirectiveError, Directives, Fault, Outcome, headers};
+use crate::directive::{DirectiveError, Directives, Fault, headers};
 use crate::engine::{Asked, Decision, Source};
 use crate::metrics::GaugeGuard;
 use crate::profile::{Admission, Plan, Profiles, RuleInput};
+use crate::report::Delivered;
 use crate::route::{self, Route, Target};
 
 /// The connection is ended on purpose (a fault) or because the client went away.
@@ -51,17 +52,19 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
     }
     let target = route::route(&parts.method, parts.uri.path());
 
+    // Bad input found before deciding is answered at once, as what it is.
+    let refused = |reply: Reply| Ok(refuse(&state, &parts, target.route, reply, arrival));
     let header = match headers::from_headers(&parts.headers) {
         Ok(directives) => directives,
-        Err(error) => return Ok(directive_error(&state, target.route, error)),
+        Err(error) => return refused(directive_error(&state, error)),
     };
     let body = match read_body(&state, body, &parts).await? {
         Ok(body) => body,
-        Err(reply) => return Ok(respond(&state, target.route, reply)),
+        Err(reply) => return refused(reply),
     };
     let tag = match state.api.request_tag(&target, &body).transpose() {
         Ok(tag) => tag,
-        Err(error) => return Ok(directive_error(&state, target.route, error)),
+        Err(error) => return refused(directive_error(&state, error)),
     };
     let (route, decision, reply) = match decide_and_answer(
         &state,
@@ -73,14 +76,10 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         arrival,
     ) {
         Ok(decided) => decided,
-        Err(error) => return Ok(directive_error(&state, target.route, error)),
+        Err(error) => return refused(directive_error(&state, error)),
     };
 
-    let answer = deliver(&state, &control, &parts, route, arrival, &decision, reply).await;
-    if state.config.access_log {
-        access_log(&parts, &decision, &answer, arrival);
-    }
-    answer
+    deliver(&state, &control, &parts, route, arrival, &decision, reply).await
 }
 
 /// A request on the `--admin-listen` port: an ops route, or a 404 saying where the PG API is.
@@ -142,6 +141,7 @@ fn decide_and_answer(
     let mut decision = state.engine.decide(plan, route, asked, fallback_key);
     limit(state, plan, route, arrival, &mut decision);
 
+    // Counted as decided here; as delivered once the answer leaves (see `report`).
     let metrics = &state.metrics;
     metrics.request(route, &decision.outcome, decision.fault);
     metrics.decided(route, decision.latency.as_secs_f64());
@@ -162,7 +162,6 @@ fn decide_and_answer(
             &decision,
         ),
     };
-    metrics.response(route, reply.code);
     Ok((route, decision, reply))
 }
 
@@ -175,23 +174,27 @@ fn limit(state: &State, plan: &Plan, route: Route, arrival: Instant, decision: &
     {
         decision.outcome = state.engine.outcome_from(route, &limiter.outcome);
         decision.latency = Duration::ZERO;
-        decision.source = Source::RateLimit;
+        decision.sources.outcome = Source::RateLimit;
+        decision.sources.latency = Source::RateLimit;
         return;
     }
     if let Some(capacity) = &plan.capacity {
         match capacity.admit(arrival, decision.latency) {
             Admission::Admitted { total } => {
                 let total = total.min(state.config.max_latency);
-                state
-                    .metrics
-                    .capacity_wait
-                    .observe(total.saturating_sub(decision.latency).as_secs_f64());
+                let queued = total.saturating_sub(decision.latency);
+                state.metrics.capacity_wait.observe(queued.as_secs_f64());
+                // The wait for a virtual worker is part of the latency delivered.
+                if !queued.is_zero() {
+                    decision.sources.latency = Source::Capacity;
+                }
                 decision.latency = total;
             }
             Admission::Overflow => {
                 decision.outcome = state.engine.outcome_from(route, &capacity.overflow);
                 decision.latency = Duration::ZERO;
-                decision.source = Source::Capacity;
+                decision.sources.outcome = Source::Capacity;
+                decision.sources.latency = Source::Capacity;
             }
         }
         state
@@ -219,15 +222,16 @@ async fn deliver(
     decision: &Decision,
     reply: Reply,
 ) -> Answer {
-    // A lost answer is an approved payment whose response is replaced by a fault.
-    let fault = match decision.outcome {
-        Outcome::Lost(fault) => fault,
-        _ => decision.fault,
-    };
+    // The fault done at the socket; a lost answer is an approved payment whose response is
+    // replaced by its fault.
+    let delivered = Delivered::decided(decision, &reply);
+    let fault = delivered.fault;
     // Only HTTP/1 owns its connection: on HTTP/2 a fault ends the stream, not its neighbours.
     let owns_connection = parts.version <= Version::HTTP_11;
 
     if fault == Fault::Hang {
+        // Its answer is nothing, given now: the client may give up before the hang ends.
+        report(state, parts, route, &delivered, arrival);
         wait_until(state, arrival + state.config.max_latency).await;
         return Err(Dropped("hang fault"));
     }
@@ -241,7 +245,7 @@ async fn deliver(
         None => {}
     }
 
-    let status = decision.status.unwrap_or(reply.status);
+    let header = report(state, parts, route, &delivered, arrival);
     let body = match fault {
         Fault::None => GazuaBody::full(reply.body.clone()),
         Fault::Reset | Fault::Close | Fault::Garbage => {
@@ -266,7 +270,7 @@ async fn deliver(
     };
     let promised =
         matches!(fault, Fault::Truncated | Fault::Dribble { .. }).then_some(reply.body.len());
-    let mut response = build(status, body, promised, Some(decision), reply.retry_after);
+    let mut response = build(delivered.status, body, promised, &header, reply.retry_after);
     if reply.status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
@@ -312,33 +316,56 @@ async fn read_body(
 
 /// An error reply with a catalog code (or the code as custom, should the catalog lack it).
 fn known_error(status: StatusCode, name: &str, message: &str) -> Reply {
-    let code = codes::lookup(name).map_or(ReplyCode::Custom, ReplyCode::Known);
+    let code = codes::lookup(name).map_or(ReplyCode::Custom(CodeKind::Invalid), ReplyCode::Known);
     error_reply(status, code, name, message)
 }
 
-fn directive_error(state: &State, route: Route, error: DirectiveError) -> Response<GazuaBody> {
+fn directive_error(state: &State, error: DirectiveError) -> Reply {
     state.metrics.directive_errors.inc();
-    let reply = known_error(StatusCode::BAD_REQUEST, error.code, &error.message);
-    respond(state, route, reply)
+    known_error(StatusCode::BAD_REQUEST, error.code, &error.message).by(Origin::Validation)
 }
 
 /// An immediate answer that no decision shaped (bad input found before deciding).
-fn respond(state: &State, route: Route, reply: Reply) -> Response<GazuaBody> {
-    state.metrics.response(route, reply.code);
+fn refuse(
+    state: &State,
+    parts: &Parts,
+    route: Route,
+    reply: Reply,
+    arrival: Instant,
+) -> Response<GazuaBody> {
+    let delivered = Delivered::undecided(&reply);
+    let header = report(state, parts, route, &delivered, arrival);
     build(
         reply.status,
-        GazuaBody::full(reply.body),
+        GazuaBody::full(reply.body.clone()),
         None,
-        None,
+        &header,
         reply.retry_after,
     )
+}
+
+/// Counts an answer as delivered and writes its access log line; returns its
+/// `X-Gazua-Decision` value.
+fn report(
+    state: &State,
+    parts: &Parts,
+    route: Route,
+    delivered: &Delivered<'_>,
+    arrival: Instant,
+) -> String {
+    state.metrics.delivered(route, delivered);
+    let header = delivered.header_value();
+    if state.config.access_log {
+        access_log(parts, delivered, &header, arrival);
+    }
+    header
 }
 
 fn build(
     status: StatusCode,
     body: GazuaBody,
     promised_length: Option<usize>,
-    decision: Option<&Decision>,
+    report: &str,
     retry_after: Option<u32>,
 ) -> Response<GazuaBody> {
     let mut response = Response::new(body);
@@ -351,9 +378,7 @@ fn build(
     if let Some(length) = promised_length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
-    if let Some(decision) = decision
-        && let Ok(value) = HeaderValue::try_from(decision.header_value())
-    {
+    if let Ok(value) = HeaderValue::try_from(report) {
         headers.insert("x-gazua-decision", value);
     }
     if let Some(seconds) = retry_after {
@@ -385,16 +410,17 @@ fn order_key(param: Option<&str>, body: &[u8]) -> Option<String> {
     keys.order_id.or(keys.payment_key)
 }
 
-fn access_log(parts: &Parts, decision: &Decision, answer: &Answer, arrival: Instant) {
+fn access_log(parts: &Parts, delivered: &Delivered<'_>, report: &str, arrival: Instant) {
     let trace_id = parts
         .headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split('-').nth(1))
         .unwrap_or("-");
-    let status = match answer {
-        Ok(response) => response.status().as_u16(),
-        Err(_) => 0,
+    // 0: a fault sent no response.
+    let status = match delivered.head_sent() {
+        true => delivered.status.as_u16(),
+        false => 0,
     };
     tracing::info!(
         target: "access",
@@ -402,7 +428,8 @@ fn access_log(parts: &Parts, decision: &Decision, answer: &Answer, arrival: Inst
         method = %parts.method,
         path = parts.uri.path(),
         status,
-        decision = %decision.header_value(),
+        answer = delivered.class().name(),
+        decision = report,
         elapsed_ms = arrival.elapsed().as_secs_f64() * 1000.0,
         "request"
     );

@@ -1,9 +1,11 @@
 //! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
-//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], HTTPS in [`tls`].
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], HTTPS in [`tls`], the
+//! warning about repeated payments in `repeats`.
 
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
+mod repeats;
 pub mod timer;
 pub mod tls;
 
@@ -203,6 +205,7 @@ impl Server {
             .as_ref()
             .map(|(_, tls)| tokio::spawn(tls::reload_on_sighup(tls.clone())));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
+        let repeats = tokio::spawn(repeats::watch(state.clone()));
         let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
@@ -260,6 +263,7 @@ impl Server {
         }
         drop(tls);
         lateness.abort();
+        repeats.abort();
         if let Some(admin) = admin {
             admin.abort();
         }

@@ -111,6 +111,17 @@ impl Reply {
             .to_owned()
     }
 
+    /// The source `X-Gazua-Decision` names for one field (`outcome`, `status`, `latency`,
+    /// `fault`), from `source=outcome:header,status:outcome,…`.
+    pub fn source_of(&self, field: &str) -> String {
+        let sources = self.decided("source");
+        sources
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(field).and_then(|v| v.strip_prefix(':')))
+            .unwrap_or_else(|| panic!("no {field} in source={sources:?}"))
+            .to_owned()
+    }
+
     pub fn decided_latency(&self) -> Duration {
         let text = self.decided("latency");
         let ms: f64 = text.strip_suffix("ms").unwrap().parse().unwrap();
@@ -153,7 +164,10 @@ pub async fn send_on(
         .method(method)
         .uri(path)
         .header("host", addr.to_string());
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         request = request.header("content-type", "application/json");
     }
     for (name, value) in headers {
