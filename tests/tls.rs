@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
@@ -240,16 +240,7 @@ async fn raw_tls(server: &TlsServer, request: &str) -> (Vec<u8>, std::io::Result
         .await
         .unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    let end = loop {
-        match stream.read(&mut buf).await {
-            Ok(0) => break Ok(()),
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(error) => break Err(error),
-        }
-    };
-    (bytes, end)
+    common::read_until_closed(&mut stream).await
 }
 
 #[tokio::test]
@@ -548,4 +539,27 @@ fn sighup_reloads_the_certificate_for_new_connections_and_keeps_it_on_a_bad_pair
         let stream = tls_connect(tls, ca_b.as_bytes(), &[]).await;
         assert_eq!(confirm_h1(stream.unwrap()).await.0, 200);
     });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_says_hello_is_closed_after_the_handshake_timeout() {
+    let server = start(None).await;
+    let mut silent = TcpStream::connect(server.tls).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let (bytes, end) = tokio::time::timeout(
+        Duration::from_secs(60),
+        common::read_until_closed(&mut silent),
+    )
+    .await
+    .expect("the server closes a silent connection");
+    // Paused time: the runtime jumps to the 10 s deadline once every task waits.
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "{waited:?}"
+    );
+    assert!(bytes.is_empty() && end.is_ok(), "{bytes:?} {end:?}");
+    let line = "gazua_tls_handshakes_total{result=\"timeout\"} 1";
+    let metrics = metrics_showing(server.plain, &[line]).await;
+    assert!(metrics.contains(line), "{metrics}");
 }

@@ -207,11 +207,11 @@ pub struct RawEnd {
     pub elapsed: Duration,
 }
 
-/// Writes `request` on a fresh connection and reads until the peer closes it.
-pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
-    let start = std::time::Instant::now();
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
+/// Reads until the peer ends the stream: every byte, and `Ok(())` for a clean end or the read
+/// error that ended it.
+pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+) -> (Vec<u8>, std::io::Result<()>) {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];
     let end = loop {
@@ -221,6 +221,15 @@ pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
             Err(error) => break Err(error),
         }
     };
+    (bytes, end)
+}
+
+/// Writes `request` on a fresh connection and reads until the peer closes it.
+pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
+    let start = std::time::Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (bytes, end) = read_until_closed(&mut stream).await;
     RawEnd {
         bytes,
         end,
