@@ -27,18 +27,19 @@ HISTOGRAMS = {
     "gazua_decided_latency_seconds",
     "gazua_observed_latency_seconds",
     "gazua_timer_lateness_seconds",
+    "gazua_ledger_call_seconds",
 }
 PLAIN = {
     "gazua_requests_total", "gazua_responses_total", "gazua_answers_total",
     "gazua_overrides_total", "gazua_in_flight_requests",
     "gazua_open_connections", "gazua_directive_errors_total", "gazua_capacity_queue_depth",
-    "gazua_profile_info", "gazua_build_info",
+    "gazua_profile_info", "gazua_build_info", "gazua_ledger_errors_total",
     # process collector (prometheus crate, Linux)
     "process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
     "process_open_fds", "process_max_fds", "process_start_time_seconds", "process_threads",
 }
 SYNTHETIC = {"up"}  # made by Prometheus at scrape time, never in /metrics
-LABELS = {"route", "outcome", "fault", "code", "status_class", "by", "profile", "phase", "version", "le",
+LABELS = {"route", "outcome", "fault", "code", "status_class", "by", "profile", "phase", "version", "le", "kind",
           "instance", "job"}  # the last two: added by Prometheus
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
                 "group_left", "group_right", "inf", "nan"}

@@ -31,7 +31,7 @@ KNOWN_ENV = {
     "GAZUA_LISTEN", "GAZUA_ADMIN_LISTEN", "GAZUA_PROFILE", "GAZUA_PROFILES_DIR", "GAZUA_LATENCY",
     "GAZUA_OUTCOME", "GAZUA_FAULT", "GAZUA_SEED", "GAZUA_MAX_LATENCY", "GAZUA_MAX_CONNECTIONS",
     "GAZUA_MAX_BODY", "GAZUA_SHUTDOWN_GRACE", "GAZUA_IDLE_TIMEOUT", "GAZUA_LEDGER",
-    "GAZUA_LEDGER_CAPACITY", "GAZUA_KEY_FROM", "GAZUA_SECRET_KEY", "GAZUA_SCHEDULE_START",
+    "GAZUA_LEDGER_CAPACITY", "GAZUA_LEDGER_TTL", "GAZUA_KEY_FROM", "GAZUA_SECRET_KEY", "GAZUA_SCHEDULE_START",
     "GAZUA_ADMIN_TOKEN", "GAZUA_LOG_FORMAT", "GAZUA_ACCESS_LOG", "GAZUA_WORKERS",
     "GAZUA_TLS_LISTEN", "GAZUA_TLS_CERT", "GAZUA_TLS_KEY", "GAZUA_TLS_SELF_SIGNED", "GAZUA_TLS_NAME",
     "GAZUA_TLS_WRITE_CA",
@@ -84,13 +84,21 @@ def check_env_names(names, where, build_env):
 
 def kubernetes(build_env):
     docs = {}
+    # The shared ledger's own Deployment and Service (redis.yaml) are checked by name, apart
+    # from Gazua's.
+    kinds_named = set()
     for name in sorted(os.listdir(K8S)):
         if not name.endswith((".yaml", ".yml")) or name == "kustomization.yaml":
             continue
         for doc in load_yaml_docs(os.path.join(K8S, name)):
             ok = all(doc.get(k) for k in ("apiVersion", "kind")) and doc.get("metadata", {}).get("name")
             check(bool(ok), f"k8s {name}: apiVersion, kind, metadata.name present")
-            docs[doc["kind"]] = doc
+            kinds_named.add(f'{doc["kind"]}/{doc["metadata"]["name"]}')
+            if doc["metadata"]["name"] != "gazua-redis":
+                docs[doc["kind"]] = doc
+    with open(os.path.join(K8S, "kustomization.yaml")) as f:
+        check("redis.yaml" in yaml.safe_load(f).get("resources", []),
+              "k8s kustomization: applies redis.yaml (the fleet's ledger)")
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor"):
         check(kind in docs, f"k8s: a {kind} is shipped")
     dep, svc = docs["Deployment"], docs["Service"]
@@ -108,8 +116,10 @@ def kubernetes(build_env):
     check_env_names(env, "k8s Deployment", build_env)
     listen_port = int(str(env.get("GAZUA_LISTEN", "0.0.0.0:8080")).rsplit(":", 1)[1])
     check(listen_port == ports.get("http"), "k8s Deployment: GAZUA_LISTEN port is the http port")
-    check(env.get("GAZUA_LEDGER") == "stateless" or str(env.get("GAZUA_LEDGER", "")).startswith("redis://"),
-          "k8s Deployment: a fleet ledger (GAZUA_LEDGER=stateless or redis://)", str(env.get("GAZUA_LEDGER")))
+    check(str(env.get("GAZUA_LEDGER", "")).startswith("redis://")
+          and "Deployment/gazua-redis" in kinds_named and "Service/gazua-redis" in kinds_named,
+          "k8s Deployment: the fleet ledger on the gazua-redis manifest (GAZUA_LEDGER=redis://…)",
+          str(env.get("GAZUA_LEDGER")))
     rp, lp = c.get("readinessProbe", {}), c.get("livenessProbe", {})
     check(rp.get("httpGet", {}).get("path") == "/__gazua/ready" and rp["httpGet"].get("port") in ("http", 8080),
           "k8s Deployment: readiness probe GET /__gazua/ready on the http port")
@@ -256,7 +266,9 @@ def compose(build_env):
     names = [line.lstrip("# ").split("=", 1)[0] for line in open(envfile)
              if re.match(r"^#?\s*GAZUA_[A-Z_]+=", line)]
     check_env_names(names, "compose gazua.env", build_env)
-    check(env.get("GAZUA_LEDGER") == "stateless", "compose: GAZUA_LEDGER=stateless")
+    check(env.get("GAZUA_LEDGER") == "redis://redis:6379" and "redis" in svcs
+          and "redis" in g.get("depends_on", []),
+          "compose: the fleet shares the redis service's ledger (GAZUA_LEDGER=redis://redis:6379)")
     check(g.get("deploy", {}).get("replicas", 1) >= 3, "compose: three gazua replicas")
     check(g.get("build", {}).get("context") == "../.." and os.path.exists(os.path.join(COMPOSE, "../../Dockerfile")),
           "compose: gazua builds the repository's Dockerfile")

@@ -51,7 +51,7 @@ run ".dockerignore keeps target/ and .git/ out of the build context" \
 
 # --- Kubernetes ------------------------------------------------------------------------------
 K8S=(deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml
-    deploy/kubernetes/hpa.yaml deploy/kubernetes/pdb.yaml)
+    deploy/kubernetes/hpa.yaml deploy/kubernetes/pdb.yaml deploy/kubernetes/redis.yaml)
 for version in 1.30.0 1.37.0; do
     run "kubernetes-validate --strict, Kubernetes $version: ${K8S[*]##*/}" \
         kubernetes-validate --strict --quiet -k "$version" "${K8S[@]}"

@@ -199,7 +199,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_MAX_LATENCY", default_value = "60s", value_parser = parse_dur)]
     pub max_latency: Duration,
 
-    /// Most connections open at once; further clients wait in the listen backlog.
+    /// Most connections open at once. At the cap the oldest connection that never sent a
+    /// request (else the oldest idle one) is closed to make room; only when every connection
+    /// is mid-request do further clients wait in the listen backlog.
     #[arg(long, env = "GAZUA_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
@@ -216,6 +218,16 @@ pub struct ServeArgs {
     /// load balancers' 60 s idle timeout, so they never race a close.
     #[arg(long, env = "GAZUA_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_dur)]
     pub idle_timeout: Duration,
+
+    /// How long a new connection may stay without sending a complete first request head
+    /// before it is closed (silent and slow-header clients).
+    #[arg(long, env = "GAZUA_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_dur)]
+    pub header_timeout: Duration,
+
+    /// How long a request body may take to arrive after its head; past it the request gets a
+    /// PG-shaped 408 and the connection closes.
+    #[arg(long, env = "GAZUA_BODY_TIMEOUT", default_value = "10s", value_parser = parse_dur)]
+    pub body_timeout: Duration,
 
     /// Log a warning when answers run this late past their decided moment (p99 over 10 s):
     /// Gazua itself has become the bottleneck and should be scaled out.
@@ -241,6 +253,11 @@ pub struct ServeArgs {
     /// Most payments the memory ledger keeps; the oldest are evicted first.
     #[arg(long, env = "GAZUA_LEDGER_CAPACITY", default_value_t = crate::api::DEFAULT_LEDGER_CAPACITY)]
     pub ledger_capacity: usize,
+
+    /// How long the Redis ledger keeps a payment, its order index and an Idempotency-Key
+    /// answer (the PG honours a key for 15 days).
+    #[arg(long, env = "GAZUA_LEDGER_TTL", default_value = "15d", value_parser = parse_ttl)]
+    pub ledger_ttl: Duration,
 
     /// Check the Basic-auth secret key against this value (otherwise only its format).
     #[arg(long, env = "GAZUA_SECRET_KEY", hide_env_values = true)]
@@ -422,11 +439,31 @@ fn parse_ledger(text: &str) -> Result<LedgerKind, String> {
     match text {
         "memory" => Ok(LedgerKind::Memory),
         "stateless" => Ok(LedgerKind::Stateless),
-        t if t.starts_with("redis://") => Err(format!(
-            "'{t}': the redis ledger is not available in this build; use memory or stateless"
+        t if t.starts_with("rediss://") => Err(format!(
+            "'{t}': TLS to redis (rediss://) is not built in; reach redis over plain redis:// \
+             (or through a TLS tunnel such as stunnel)"
         )),
-        t => Err(format!("'{t}': expected memory or stateless")),
+        t if t.starts_with("redis://") => redis::Client::open(t)
+            .map(|_| LedgerKind::Redis { url: t.to_owned() })
+            .map_err(|e| format!("'{t}': {e}; expected redis://[user:pass@]host:port[/db]")),
+        t => Err(format!(
+            "'{t}': expected memory, stateless or redis://[user:pass@]host:port[/db]"
+        )),
     }
+}
+
+/// A whole number of days (`15d`) or any duration Gazua reads (`90m`, `3600s`).
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = match text.strip_suffix('d').map(str::parse::<u64>) {
+        Some(Ok(days)) => Duration::from_secs(days.saturating_mul(24 * 3600)),
+        _ => parse_dur(text)?,
+    };
+    if ttl < Duration::from_secs(1) {
+        return Err(format!(
+            "'{text}': expected at least 1s, such as 15d or 3600s"
+        ));
+    }
+    Ok(ttl)
 }
 
 fn parse_latency(text: &str) -> Result<Latency, String> {
@@ -478,6 +515,8 @@ impl ServeArgs {
             max_body: self.max_body,
             shutdown_grace: self.shutdown_grace,
             idle_timeout: self.idle_timeout,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
             lateness_warn: self.lateness_warn,
             timer_precision: self.timer_precision.0,
             key_from: match self.key_from {
@@ -486,6 +525,7 @@ impl ServeArgs {
             },
             ledger: self.ledger,
             ledger_capacity: self.ledger_capacity,
+            ledger_ttl: self.ledger_ttl,
             secret_key: self.secret_key,
             log_format: match self.log_format {
                 LogFormatArg::Text => LogFormat::Text,

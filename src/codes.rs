@@ -257,6 +257,13 @@ pub static CATALOG: &[CodeInfo] = &[
         en: "The request is not allowed.",
     },
     CodeInfo {
+        name: "GAZUA_BODY_TIMEOUT",
+        status: 408,
+        kind: CodeKind::Invalid,
+        ko: "The request body did not arrive in time.",
+        en: "The request body did not arrive in time.",
+    },
+    CodeInfo {
         name: "GAZUA_BODY_TOO_LARGE",
         status: 413,
         kind: CodeKind::Invalid,
@@ -269,6 +276,20 @@ pub static CATALOG: &[CodeInfo] = &[
         kind: CodeKind::Invalid,
         ko: "The Gazua directive could not be parsed.",
         en: "The Gazua directive could not be parsed.",
+    },
+    CodeInfo {
+        name: "GAZUA_LEDGER_UNAVAILABLE",
+        status: 503,
+        kind: CodeKind::Error,
+        ko: "The shared ledger (Redis) cannot be reached; retry later.",
+        en: "The shared ledger (Redis) cannot be reached; retry later.",
+    },
+    CodeInfo {
+        name: "GAZUA_MALFORMED_BODY",
+        status: 400,
+        kind: CodeKind::Invalid,
+        ko: "The request body breaks HTTP framing.",
+        en: "The request body breaks HTTP framing.",
     },
     CodeInfo {
         name: "IDEMPOTENT_REQUEST_PROCESSING",

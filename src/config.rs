@@ -17,12 +17,14 @@ pub enum KeyFrom {
 }
 
 /// Where payments are recorded (`--ledger`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerKind {
     /// Per instance, bounded by `--ledger-capacity`.
     Memory,
     /// Nothing recorded: every request judged on its own; minted keys still decode.
     Stateless,
+    /// Shared by a fleet on Redis: `redis://[user:pass@]host:port[/db]`.
+    Redis { url: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +91,12 @@ pub struct Config {
     pub max_connections: usize,
     pub max_body: usize,
     pub shutdown_grace: Duration,
+    /// How long an idle keep-alive connection is kept between requests.
     pub idle_timeout: Duration,
+    /// How long a new connection may take to send its first complete request head.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive, from its head's arrival.
+    pub body_timeout: Duration,
     /// Warn when the p99 timer lateness over a 10 s window passes this.
     pub lateness_warn: Duration,
     /// `--timer-precision`: the least gap between two wake-ups of the precise timer (`0` the
@@ -98,6 +105,8 @@ pub struct Config {
     pub key_from: KeyFrom,
     pub ledger: LedgerKind,
     pub ledger_capacity: usize,
+    /// `--ledger-ttl`: how long the Redis ledger keeps a payment or a stored answer.
+    pub ledger_ttl: Duration,
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub access_log: bool,
@@ -131,11 +140,14 @@ impl Config {
             max_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(90),
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
             lateness_warn: Duration::from_millis(5),
             timer_precision: Some(DEFAULT_TIMER_PRECISION),
             key_from: KeyFrom::None,
             ledger: LedgerKind::Memory,
             ledger_capacity: crate::api::DEFAULT_LEDGER_CAPACITY,
+            ledger_ttl: crate::api::redis_ledger::DEFAULT_TTL,
             secret_key: None,
             log_format: LogFormat::Text,
             access_log: false,

@@ -19,9 +19,10 @@
 //!   log and the delivered-answer metrics all read one [`report::Delivered`].
 //! - [`codes`] — the PG's error-code catalog.
 //! - [`route`] — the closed set of routes.
-//! - [`server`] — accept loop, limits, the request lifecycle, the precise timer, faults at the
-//!   socket, ops routes, HTTPS (`server::tls`: certificates, reload, the handshake knob),
-//!   graceful shutdown.
+//! - [`server`] — the two ports and graceful shutdown; `conn` (accept loop, a connection's
+//!   clocks, the cap), `stack` (the protective layers, in one place), `lifecycle` (a request's
+//!   life), `timer` (the precise timer), `fault` (faults at the socket), `ops` (ops routes),
+//!   `tls` (HTTPS: certificates, reload, the handshake knob).
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life
@@ -31,6 +32,8 @@
 //! decided latency → response written, or the decided fault done at the socket → reported as
 //! delivered (header, metrics, access log). See `server::lifecycle::handle`, which reads in
 //! that order.
+
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod cli;

@@ -1,5 +1,7 @@
 //! The `gazua` binary: parses the command line, builds the runtime, hands over to the library.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use gazua_pay::cli::{self, Cli, Command, ProfileFrom, ServeArgs};

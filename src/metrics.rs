@@ -11,6 +11,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::api::redis_ledger::LedgerMetrics;
 use crate::api::{Origin, ReplyCode};
 use crate::codes::{self, CATALOG};
 use crate::directive::{Fault, Outcome};
@@ -70,6 +71,42 @@ pub struct Metrics {
     pub capacity_queue_depth: IntGauge,
     pub capacity_wait: Histogram,
     pub profile_info: IntGaugeVec,
+    /// The shared ledger's calls (zero with an in-process ledger, which makes none).
+    pub ledger: LedgerMetrics,
+    /// Per [`CloseReason`], in its order.
+    closed: Vec<IntCounter>,
+    pub panics: IntCounter,
+}
+
+/// Why Gazua closed a connection itself (not counted: the client closing, a fault asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// No complete request head within `--header-timeout` of accept.
+    FirstRequestTimeout,
+    /// Idle between requests past `--idle-timeout` (HTTP/1 and HTTP/2).
+    IdleTimeout,
+    /// Closed at the connection cap: it had never sent a request head.
+    ShedSilent,
+    /// Closed at the connection cap: idle keep-alive, no silent one left to close.
+    ShedIdle,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 4] = [
+        CloseReason::FirstRequestTimeout,
+        CloseReason::IdleTimeout,
+        CloseReason::ShedSilent,
+        CloseReason::ShedIdle,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::FirstRequestTimeout => "first_request_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::ShedSilent => "shed_silent",
+            CloseReason::ShedIdle => "shed_idle",
+        }
+    }
 }
 
 impl Metrics {
@@ -176,6 +213,40 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let ledger_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "gazua_ledger_call_seconds",
+                "Duration of each call to the shared ledger (Redis), failed ones included.",
+            )
+            .buckets(LATENESS_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let ledger_errors = IntCounterVec::new(
+            Opts::new(
+                "gazua_ledger_errors_total",
+                "Shared-ledger calls that failed (the request was answered 503), by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let ledger = LedgerMetrics {
+            latency: ledger_latency.clone(),
+            timeouts: ledger_errors.with_label_values(&["timeout"]),
+            unavailable: ledger_errors.with_label_values(&["unavailable"]),
+        };
+        let closed_vec = IntCounterVec::new(
+            Opts::new(
+                "gazua_connections_closed_total",
+                "Connections Gazua closed itself, by reason (deadlines, shedding at the cap).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let panics = IntCounter::new(
+            "gazua_panics_total",
+            "Requests whose handler panicked; each was answered with a PG-shaped 500.",
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(requests_vec.clone()) as Box<dyn prometheus::core::Collector>,
@@ -193,6 +264,10 @@ impl Metrics {
             Box::new(capacity_wait.clone()),
             Box::new(profile_info.clone()),
             Box::new(build_info),
+            Box::new(ledger_latency),
+            Box::new(ledger_errors),
+            Box::new(closed_vec.clone()),
+            Box::new(panics.clone()),
         ] {
             registry
                 .register(collector)
@@ -231,7 +306,18 @@ impl Metrics {
             capacity_queue_depth,
             capacity_wait,
             profile_info,
+            ledger,
+            closed: CloseReason::ALL
+                .iter()
+                .map(|r| closed_vec.with_label_values(&[r.name()]))
+                .collect(),
+            panics,
         }
+    }
+
+    /// Counts a connection Gazua closed itself.
+    pub fn closed(&self, reason: CloseReason) {
+        self.closed[reason as usize].inc();
     }
 
     /// Counts a decided request.

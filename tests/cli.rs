@@ -41,9 +41,12 @@ fn a_bad_expression_or_flag_is_refused_with_what_was_expected() {
     let out = gazua(&["preview", "lognormal(p50=80, p99=900ms)"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a duration such as 120ms"));
-    let out = gazua(&["--ledger", "redis://127.0.0.1:6379"]);
+    let out = gazua(&["--ledger", "mysql://127.0.0.1:3306"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("redis ledger is not available"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("expected memory, stateless or redis://[user:pass@]host:port[/db]")
+    );
     let out = gazua(&["--outcome", "97% approved, 5% declined"]);
     assert!(!out.status.success(), "weights over 100% are refused");
 }

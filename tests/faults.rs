@@ -151,3 +151,35 @@ async fn a_fault_mix_gives_each_fault_about_its_share() {
     // Binomial(400, 0.25): mean 100, sd 8.7; ±5 sd.
     assert!((57..=143).contains(&resets), "{resets} resets of 400");
 }
+
+#[tokio::test]
+async fn dribble_ends_by_max_latency_with_the_whole_body() {
+    let mut config = common::config();
+    config.max_latency = Duration::from_millis(500);
+    let server = TestServer::start(config).await;
+    // 100 B/s: a body of about 1.2 KB would take 12 s; --max-latency is 0.5 s.
+    let end = raw(
+        server.addr,
+        &raw_confirm("x-gazua-fault: dribble(100B/s)\r\n"),
+    )
+    .await;
+    assert_eq!(status_line(&end.bytes), "HTTP/1.1 200 OK");
+    let (length, body) = split(&end.bytes);
+    assert!(length > 500, "a body of {length} bytes");
+    assert_eq!(
+        length,
+        body.len(),
+        "the rest of the body is sent at the cap"
+    );
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+        "a whole JSON answer"
+    );
+    // Dribbled up to the cap (about 50 bytes in 0.5 s), then the rest: well under the 12 s
+    // the rate alone would take, whatever the machine's load.
+    assert!(
+        end.elapsed >= Duration::from_millis(450) && end.elapsed < Duration::from_secs(5),
+        "{:?}",
+        end.elapsed
+    );
+}

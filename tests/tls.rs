@@ -542,7 +542,7 @@ fn sighup_reloads_the_certificate_for_new_connections_and_keeps_it_on_a_bad_pair
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_client_that_never_says_hello_is_closed_after_the_handshake_timeout() {
+async fn a_client_that_never_says_hello_is_closed_at_the_first_request_deadline() {
     let server = start(None).await;
     let mut silent = TcpStream::connect(server.tls).await.unwrap();
     let start = tokio::time::Instant::now();
@@ -552,14 +552,12 @@ async fn a_client_that_never_says_hello_is_closed_after_the_handshake_timeout() 
     )
     .await
     .expect("the server closes a silent connection");
-    // Paused time: the runtime jumps to the 10 s deadline once every task waits.
+    // Paused time: the runtime jumps to the deadline once every task waits. The connection's
+    // first-request clock (--header-timeout, 5 s from accept) covers the handshake too.
     let waited = start.elapsed();
     assert!(
-        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
         "{waited:?}"
     );
-    assert!(bytes.is_empty() && end.is_ok(), "{bytes:?} {end:?}");
-    let line = "gazua_tls_handshakes_total{result=\"timeout\"} 1";
-    let metrics = metrics_showing(server.plain, &[line]).await;
-    assert!(metrics.contains(line), "{metrics}");
+    assert!(bytes.is_empty(), "{bytes:?} {end:?}");
 }

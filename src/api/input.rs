@@ -356,11 +356,9 @@ pub fn check_content_type(headers: &http::HeaderMap) -> Result<(), Problem> {
     }
 }
 
-/// The inner text of the first `[gazua: …]` tag in `text`.
+/// The inner text of the first `[gazua: …]` tag in `text` (the marker in any case).
 pub fn tag_in(text: &str) -> Option<&str> {
-    let start = text.find("[gazua:")? + "[gazua:".len();
-    let len = text[start..].find(']')?;
-    Some(text[start..start + len].trim())
+    crate::directive::headers::tag_text(text)
 }
 
 #[cfg(test)]

@@ -44,6 +44,20 @@ impl Status {
         }
     }
 
+    /// The inverse of [`Status::as_str`].
+    pub fn parse(text: &str) -> Option<Status> {
+        [
+            Status::Ready,
+            Status::InProgress,
+            Status::Done,
+            Status::Canceled,
+            Status::PartialCanceled,
+            Status::Aborted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
     /// Approved at some point (money moved).
     pub fn approved(self) -> bool {
         matches!(

@@ -8,6 +8,9 @@
 //! - `routes` — one function per route: read the body, apply the outcome to the ledger, render.
 //! - `input` — reading bodies as the PG validates them, and the 400 messages.
 //! - `ledger` — the [`Ledger`] seam and its memory and stateless implementations.
+//! - `redis_ledger` — the shared ledger on Redis, for a fleet.
+//! - `store` — the async seam the routes await: in-process ledgers answer at once, Redis is
+//!   awaited, and its failure is a 503 `GAZUA_LEDGER_UNAVAILABLE`.
 //! - `keys` — minted, signed, self-describing `paymentKey`s and `billingKey`s.
 //! - `render` — the Payment and billing objects, serialized straight from the record.
 //!
@@ -26,8 +29,10 @@ mod custom;
 mod input;
 pub mod keys;
 pub mod ledger;
+pub mod redis_ledger;
 mod render;
 mod routes;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +44,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 use crate::codes::{self, CodeInfo, CodeKind};
 use crate::directive::{CodeName, CodeRef, DirectiveError, Directives, Mix, Outcome};
@@ -48,6 +54,9 @@ pub use custom::custom_reply;
 use input::{Loose, Problem};
 use keys::KeyMint;
 pub use ledger::{Ledger, MemoryLedger, Reservation, StatelessLedger, StoredBody};
+use redis_ledger::{LedgerDown, RedisLedger};
+use store::Store;
+pub use store::ready_now;
 
 /// The language of messages: Korean unless the client sends `Accept-Language: en-US`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +143,14 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// Whether this is Gazua's own failure to reach its ledger rather than a PG answer: it is
+    /// then sent at once, without the decided wait or fault.
+    pub fn ledger_failed(&self) -> bool {
+        matches!(self.code, ReplyCode::Known(info) if info.name == "GAZUA_LEDGER_UNAVAILABLE")
+    }
+}
+
 /// Where payments are remembered (`--ledger`).
 #[derive(Clone)]
 pub enum LedgerChoice {
@@ -141,8 +158,10 @@ pub enum LedgerChoice {
     Memory { capacity: usize },
     /// Nothing remembered.
     Stateless,
-    /// Any other implementation (a shared one, such as Redis).
+    /// Any other in-process implementation.
     Shared(Arc<dyn Ledger>),
+    /// The fleet-wide ledger on Redis.
+    Redis(Arc<RedisLedger>),
 }
 
 /// The default `--ledger-capacity`.
@@ -176,7 +195,7 @@ impl Default for ApiSettings {
 pub struct Api {
     pub secret_key: Option<String>,
     mint: KeyMint,
-    ledger: Arc<dyn Ledger>,
+    ledger: Store,
 }
 
 /// The longest `Idempotency-Key` the PG accepts.
@@ -184,10 +203,13 @@ const MAX_IDEMPOTENCY_KEY: usize = 300;
 
 impl Api {
     pub fn new(settings: ApiSettings) -> Api {
-        let ledger: Arc<dyn Ledger> = match settings.ledger {
-            LedgerChoice::Memory { capacity } => Arc::new(MemoryLedger::new(capacity)),
-            LedgerChoice::Stateless => Arc::new(StatelessLedger),
-            LedgerChoice::Shared(ledger) => ledger,
+        let ledger = match settings.ledger {
+            LedgerChoice::Memory { capacity } => {
+                Store::Local(Arc::new(MemoryLedger::new(capacity)))
+            }
+            LedgerChoice::Stateless => Store::Local(Arc::new(StatelessLedger)),
+            LedgerChoice::Shared(ledger) => Store::Local(ledger),
+            LedgerChoice::Redis(ledger) => Store::Redis(ledger),
         };
         Api {
             secret_key: settings.secret_key,
@@ -212,7 +234,7 @@ impl Api {
         if target.route == Route::Unknown {
             return None;
         }
-        if memchr::memmem::find(body, b"[gazua:").is_some() {
+        if crate::directive::headers::may_hold_tag(body) {
             let found = crate::directive::headers::find_tag(body)?;
             return Some(if target.route == Route::Create {
                 found.map(latency_only)
@@ -249,25 +271,41 @@ impl Api {
         Some(parse_tag_text(&tag).map_err(|e| e.within("paymentKey tag")))
     }
 
+    /// Whether the ledger can serve now (readiness fails while a shared one is unreachable).
+    pub fn ledger_healthy(&self) -> bool {
+        self.ledger.healthy()
+    }
+
     /// Validates the request, applies `decision` to the payment lifecycle and renders the
-    /// answer. Never fails: every bad input is a PG-shaped 4xx.
-    pub fn answer(&self, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+    /// answer. Never fails: every bad input is a PG-shaped 4xx, a ledger that cannot be
+    /// reached a 503 `GAZUA_LEDGER_UNAVAILABLE`.
+    pub async fn answer(&self, req: &ApiRequest<'_>, decision: &Decision) -> Reply {
+        self.answer_with_ledger(req, decision)
+            .await
+            .unwrap_or_else(|down| ledger_unavailable(&down))
+    }
+
+    async fn answer_with_ledger(
+        &self,
+        req: &ApiRequest<'_>,
+        decision: &Decision,
+    ) -> Result<Reply, LedgerDown> {
         let lang = req.lang;
         let route = req.target.route;
         if route == Route::Unknown {
-            return code_reply(known("NOT_FOUND"), lang);
+            return Ok(code_reply(known("NOT_FOUND"), lang));
         }
         if req.target.wrong_method {
-            return code_reply(known("METHOD_NOT_ALLOWED"), lang);
+            return Ok(code_reply(known("METHOD_NOT_ALLOWED"), lang));
         }
         if let Err(reply) = self.authorize(req.headers, lang) {
-            return reply;
+            return Ok(reply);
         }
         let posted = route != Route::Inquiry;
         let scope = if posted {
             match idempotency_scope(req) {
                 Ok(scope) => scope.filter(|_| self.ledger.records()),
-                Err(reply) => return reply,
+                Err(reply) => return Ok(reply),
             }
         } else {
             None
@@ -277,27 +315,31 @@ impl Api {
         // the others get 409 until its answer is due, and that same answer after.
         let mut hold = None;
         if let Some(scope) = scope {
-            match self.ledger.reserve(scope, now_ms) {
-                Reservation::Reserved => hold = Some(Hold::new(&*self.ledger, scope)),
+            match self.ledger.reserve(scope, now_ms).await? {
+                Reservation::Reserved => hold = Some(Hold::new(&self.ledger, scope)),
                 Reservation::InFlight => {
-                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang)
-                        .by(Origin::Ledger);
+                    return Ok(
+                        code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang).by(Origin::Ledger)
+                    );
                 }
                 Reservation::Stored(stored) if now_ms < stored.ready_at_ms => {
-                    return code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang)
-                        .by(Origin::Ledger);
+                    return Ok(
+                        code_reply(known("IDEMPOTENT_REQUEST_PROCESSING"), lang).by(Origin::Ledger)
+                    );
                 }
-                Reservation::Stored(stored) => return replay(stored),
+                Reservation::Stored(stored) => return Ok(replay(stored)),
             }
         }
         // From here every early return drops `hold`, which releases the key.
         if decision.outcome == Outcome::Throttled {
-            return code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang).by(Origin::Decision);
+            return Ok(
+                code_reply(known("FORBIDDEN_CONSECUTIVE_REQUEST"), lang).by(Origin::Decision)
+            );
         }
         if posted && let Err(problem) = input::check_content_type(req.headers) {
-            return problem_reply(&problem, lang);
+            return Ok(problem_reply(&problem, lang));
         }
-        let (reply, shown) = routes::answer(self, req, decision, hold.is_some());
+        let (reply, shown) = routes::answer(self, req, decision, hold.is_some()).await?;
         // The first answer is kept for a repeat when it is final: an approval or a decline.
         // Errors and refusals are not, so a retry with the same key is processed again.
         let keep = reply.status.is_success() || matches!(decision.outcome, Outcome::Declined(_));
@@ -314,9 +356,10 @@ impl Api {
                 code: reply.code,
                 ready_at_ms: now_ms.saturating_add(wait),
                 stored_at: req.now.as_second(),
-            });
+            })
+            .await?;
         }
-        reply
+        Ok(reply)
     }
 
     /// `Authorization: Basic base64("{secretKey}:")`, as the PG checks it. No header at all is
@@ -347,7 +390,9 @@ impl Api {
             .position(|b| *b == b':')
             .ok_or_else(bad_format)?;
         match &self.secret_key {
-            Some(secret) if decoded[..colon] != *secret.as_bytes() => Err(unauthorized()),
+            Some(secret) if decoded[..colon].ct_eq(secret.as_bytes()).unwrap_u8() == 0 => {
+                Err(unauthorized())
+            }
             _ => Ok(()),
         }
     }
@@ -357,21 +402,24 @@ impl Api {
 /// guard, so that every way a request can end without an answer to keep (an error, a refusal,
 /// a panic unwinding) frees the key for the client's retry.
 struct Hold<'a> {
-    ledger: &'a dyn Ledger,
+    ledger: &'a Store,
     scope: Option<u64>,
 }
 
 impl<'a> Hold<'a> {
-    fn new(ledger: &'a dyn Ledger, scope: u64) -> Self {
+    fn new(ledger: &'a Store, scope: u64) -> Self {
         Hold {
             ledger,
             scope: Some(scope),
         }
     }
 
-    fn keep(mut self, stored: ledger::Stored) {
-        if let Some(scope) = self.scope.take() {
-            self.ledger.remember(scope, stored);
+    /// Stores the answer. Should the ledger fail here, the reservation lapses by itself
+    /// ([`ledger::RESERVATION_TTL_MS`]): releasing it would need the same unreachable ledger.
+    async fn keep(mut self, stored: ledger::Stored) -> Result<(), LedgerDown> {
+        match self.scope.take() {
+            Some(scope) => self.ledger.remember(scope, stored).await,
+            None => Ok(()),
         }
     }
 }
@@ -484,6 +532,13 @@ fn code_reply_with(info: &'static CodeInfo, message: &str) -> Reply {
 /// A 400 `INVALID_REQUEST` naming what is wrong.
 fn problem_reply(problem: &Problem, lang: Lang) -> Reply {
     code_reply_with(known("INVALID_REQUEST"), &problem.message(lang))
+}
+
+/// The answer when the ledger could not be reached: Gazua's own 503, naming what failed (in
+/// English whatever the language, as Gazua's own codes are).
+fn ledger_unavailable(down: &LedgerDown) -> Reply {
+    let info = known("GAZUA_LEDGER_UNAVAILABLE");
+    code_reply_with(info, &format!("{} ({down})", info.en)).by(Origin::Ledger)
 }
 
 /// The answer for a body over the server's `--max-body` limit (413 in the PG's error shape).

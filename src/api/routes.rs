@@ -2,7 +2,7 @@
 //! to the ledger in one step, render the answer.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::input::{self, Loose, Problem};
 use super::keys::{self, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
+use super::redis_ledger::LedgerDown;
 use super::{
     Api, ApiRequest, Lang, Origin, Reply, ReplyCode, code_reply, code_reply_with, known,
     outcome_reply, problem_reply, render, tag_verdict,
@@ -25,13 +26,13 @@ const MAX_CANCELS: usize = 64;
 
 /// The answer, and — when `keep` asks for it (an `Idempotency-Key` may store the answer) —
 /// the payment its 200 shows, so that a replay renders the same object again instead of
-/// keeping kilobytes of JSON.
-pub(super) fn answer(
+/// keeping kilobytes of JSON. `Err` only when the ledger could not be reached.
+pub(super) async fn answer(
     api: &Api,
     req: &ApiRequest<'_>,
     decision: &Decision,
     keep: bool,
-) -> (Reply, Option<Payment>) {
+) -> Result<(Reply, Option<Payment>), LedgerDown> {
     let cx = Cx {
         api,
         req,
@@ -39,20 +40,46 @@ pub(super) fn answer(
         lang: req.lang,
         now: req.now.as_second(),
         keep,
-        shown: Cell::new(None),
+        shown: Mutex::new(None),
     };
     let result = match req.target.route {
-        Route::Create => cx.create(),
-        Route::Confirm => cx.confirm(),
-        Route::Inquiry => cx.inquiry(),
-        Route::Cancel => cx.cancel(),
+        Route::Create => cx.create().await,
+        Route::Confirm => cx.confirm().await,
+        Route::Inquiry => cx.inquiry().await,
+        Route::Cancel => cx.cancel().await,
         Route::BillingIssue => cx.billing_issue(),
-        Route::BillingCharge => cx.billing_charge(),
+        Route::BillingCharge => cx.billing_charge().await,
         Route::Unknown | Route::Custom => Ok(code_reply(known("NOT_FOUND"), cx.lang)),
     };
-    let reply = result.unwrap_or_else(|problem| problem_reply(&problem, req.lang));
-    let shown = cx.shown.take().filter(|_| reply.status == StatusCode::OK);
-    (reply, shown)
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(Fail::Problem(problem)) => problem_reply(&problem, req.lang),
+        Err(Fail::Ledger(down)) => return Err(down),
+    };
+    let shown = cx
+        .shown
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .filter(|_| reply.status == StatusCode::OK);
+    Ok((reply, shown))
+}
+
+/// Why a route gave no answer of its own: bad input (a 400), or the ledger unreachable.
+enum Fail {
+    Problem(Problem),
+    Ledger(LedgerDown),
+}
+
+impl From<Problem> for Fail {
+    fn from(problem: Problem) -> Fail {
+        Fail::Problem(problem)
+    }
+}
+
+impl From<LedgerDown> for Fail {
+    fn from(down: LedgerDown) -> Fail {
+        Fail::Ledger(down)
+    }
 }
 
 struct Cx<'a> {
@@ -64,7 +91,9 @@ struct Cx<'a> {
     now: i64,
     /// Keep a copy of the payment a 200 shows (in `shown`).
     keep: bool,
-    shown: Cell<Option<Payment>>,
+    /// A `Mutex`, not a `Cell`: the ledger closures that fill it are held across a shared
+    /// ledger's awaits, so the context must be `Sync` (never contended: one request's).
+    shown: Mutex<Option<Payment>>,
 }
 
 fn ok(body: Vec<u8>) -> Reply {
@@ -177,7 +206,7 @@ impl Cx<'_> {
     /// A 200 with the payment object.
     fn show(&self, p: &Payment) -> Reply {
         if self.keep {
-            self.shown.set(Some(p.clone()));
+            *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
         }
         ok(render::payment(p, self.lang))
     }
@@ -187,7 +216,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/payments`: a `READY` payment with a minted, self-describing paymentKey.
-    fn create(&self) -> Result<Reply, Problem> {
+    async fn create(&self) -> Result<Reply, Fail> {
         let body: CreateBody = input::parse_body(self.req.body)?;
         input::method(body.method)?;
         let amount = input::amount("amount", body.amount)?;
@@ -216,16 +245,19 @@ impl Cx<'_> {
             .mint_payment(&minted)
             .map_err(|e| Problem::TagTooLong(e.room))?;
         let mut reply = None;
-        self.api.ledger.modify(&key, &mut |slot| {
-            let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-            reply = Some(self.show(&p));
-            *slot = Some(p);
-        });
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                reply = Some(self.show(&p));
+                *slot = Some(p);
+            })
+            .await?;
         Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
     }
 
     /// `POST /v1/payments/confirm`.
-    fn confirm(&self) -> Result<Reply, Problem> {
+    async fn confirm(&self) -> Result<Reply, Fail> {
         let body: ConfirmBody = input::parse_body(self.req.body)?;
         let key = input::text("paymentKey", body.payment_key, keys::MAX_KEY_LEN)?;
         let order_id = input::order_id(body.order_id)?;
@@ -233,15 +265,18 @@ impl Cx<'_> {
         input::optional_method(body.method)?;
         let minted = self.api.mint.read_payment(&key);
         let mut step = None;
-        self.api.ledger.modify(&key, &mut |slot| {
-            let payment = slot.get_or_insert_with(|| match &minted {
-                Some(m) => from_key(&key, m),
-                // A key Gazua never minted: the payment is created now, as the PG would have
-                // at checkout, from what the confirm says.
-                None => Payment::new(&key, &order_id, None, amount, self.now),
-            });
-            step = Some(self.confirm_step(payment, &order_id, amount));
-        });
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let payment = slot.get_or_insert_with(|| match &minted {
+                    Some(m) => from_key(&key, m),
+                    // A key Gazua never minted: the payment is created now, as the PG would have
+                    // at checkout, from what the confirm says.
+                    None => Payment::new(&key, &order_id, None, amount, self.now),
+                });
+                step = Some(self.confirm_step(payment, &order_id, amount));
+            })
+            .await?;
         // The approved payment is rendered after the ledger's lock is released: rendering is
         // the costliest part of an answer, and other requests wait on that lock.
         Ok(match step {
@@ -288,7 +323,7 @@ impl Cx<'_> {
     }
 
     /// `GET /v1/payments/{paymentKey}` and `GET /v1/payments/orders/{orderId}`.
-    fn inquiry(&self) -> Result<Reply, Problem> {
+    async fn inquiry(&self) -> Result<Reply, Fail> {
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Inquiry, self.outcome, self.lang));
         }
@@ -301,9 +336,9 @@ impl Cx<'_> {
             reply = p.map(|p| ok(render::payment(p, self.lang)));
         };
         if self.req.target.by_order {
-            self.api.ledger.view_order(param, &mut render);
+            self.api.ledger.view_order(param, &mut render).await?;
         } else {
-            self.api.ledger.view(param, &mut render);
+            self.api.ledger.view(param, &mut render).await?;
             if reply.is_none()
                 && let Some(m) = self.api.mint.read_payment(param)
             {
@@ -314,7 +349,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/payments/{paymentKey}/cancel`, full or partial.
-    fn cancel(&self) -> Result<Reply, Problem> {
+    async fn cancel(&self) -> Result<Reply, Fail> {
         let body: CancelBody = input::parse_body(self.req.body)?;
         let reason = input::text("cancelReason", body.cancel_reason, 200)?;
         let cancel_amount = input::optional_amount("cancelAmount", body.cancel_amount)?;
@@ -324,15 +359,18 @@ impl Cx<'_> {
         let key = self.req.target.param.as_deref().unwrap_or("");
         let minted = self.api.mint.read_payment(key);
         let mut reply = None;
-        self.api.ledger.modify(key, &mut |slot| {
-            if slot.is_none() {
-                *slot = minted.as_ref().map(|m| seen_from_key(key, m));
-            }
-            reply = Some(match slot {
-                None => self.refused("NOT_FOUND_PAYMENT"),
-                Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
-            });
-        });
+        self.api
+            .ledger
+            .modify(key, &mut |slot| {
+                if slot.is_none() {
+                    *slot = minted.as_ref().map(|m| seen_from_key(key, m));
+                }
+                reply = Some(match slot {
+                    None => self.refused("NOT_FOUND_PAYMENT"),
+                    Some(p) => self.cancel_step(p, &reason, cancel_amount, refundable),
+                });
+            })
+            .await?;
         Ok(reply.unwrap_or_else(|| self.refused("NOT_FOUND_PAYMENT")))
     }
 
@@ -395,7 +433,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/billing/authorizations/issue`: a minted billing key for the customer.
-    fn billing_issue(&self) -> Result<Reply, Problem> {
+    fn billing_issue(&self) -> Result<Reply, Fail> {
         let body: IssueBody = input::parse_body(self.req.body)?;
         input::text("authKey", body.auth_key, 300)?;
         let customer_key = self.customer_key(body.customer_key)?;
@@ -428,7 +466,7 @@ impl Cx<'_> {
     }
 
     /// `POST /v1/billing/{billingKey}`: a `DONE` payment of type `BILLING`.
-    fn billing_charge(&self) -> Result<Reply, Problem> {
+    async fn billing_charge(&self) -> Result<Reply, Fail> {
         let body: ChargeBody = input::parse_body(self.req.body)?;
         let customer_key = match self.customer_key(body.customer_key)? {
             Ok(k) => k,
@@ -456,7 +494,8 @@ impl Cx<'_> {
             let mut used = false;
             self.api
                 .ledger
-                .view_order(&order_id, &mut |p| used = p.is_some());
+                .view_order(&order_id, &mut |p| used = p.is_some())
+                .await?;
             if used {
                 return Ok(self.refused("DUPLICATED_ORDER_ID"));
             }
@@ -478,27 +517,30 @@ impl Cx<'_> {
             .mint_payment(&minted)
             .map_err(|e| Problem::TagTooLong(e.room))?;
         let mut reply = None;
-        self.api.ledger.modify(&key, &mut |slot| {
-            let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-            p.billing = true;
-            if let Outcome::Declined(code) = self.outcome {
-                // Recorded as ABORTED so an inquiry by orderId explains the refusal.
-                match &code.code {
-                    Some(name) => {
-                        p.status = Status::Aborted;
-                        p.failure = Some(name.clone());
-                        *slot = Some(p);
+        self.api
+            .ledger
+            .modify(&key, &mut |slot| {
+                let mut p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
+                p.billing = true;
+                if let Outcome::Declined(code) = self.outcome {
+                    // Recorded as ABORTED so an inquiry by orderId explains the refusal.
+                    match &code.code {
+                        Some(name) => {
+                            p.status = Status::Aborted;
+                            p.failure = Some(name.clone());
+                            *slot = Some(p);
+                        }
+                        None => *slot = None,
                     }
-                    None => *slot = None,
+                    reply = Some(outcome_reply(Route::BillingCharge, self.outcome, self.lang));
+                    return;
                 }
-                reply = Some(outcome_reply(Route::BillingCharge, self.outcome, self.lang));
-                return;
-            }
-            p.status = Status::Done;
-            p.approved_at = Some(self.now);
-            reply = Some(self.show(&p));
-            *slot = Some(p);
-        });
+                p.status = Status::Done;
+                p.approved_at = Some(self.now);
+                reply = Some(self.show(&p));
+                *slot = Some(p);
+            })
+            .await?;
         Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
     }
 }

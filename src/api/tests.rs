@@ -98,7 +98,7 @@ impl<'a> Call<'a> {
         };
         let mut d = decision(self.outcome);
         d.latency = self.latency;
-        let reply = api.answer(&req, &d);
+        let reply = ready_now(api.answer(&req, &d));
         let json: Value = serde_json::from_slice(&reply.body).expect("every answer is JSON");
         (reply.status, json, reply)
     }
@@ -1267,7 +1267,7 @@ mod arbitrary {
                 now: jiff::Timestamp::from_second(T0).unwrap(),
             };
             let _ = api.request_tag(&target, &body);
-            let reply = api.answer(&req, &decision(Outcome::Approved));
+            let reply = ready_now(api.answer(&req, &decision(Outcome::Approved)));
             let json: Value = serde_json::from_slice(&reply.body).unwrap();
             prop_assert!(reply.status.as_u16() < 500, "{} {}", reply.status, json);
             if !reply.status.is_success() {

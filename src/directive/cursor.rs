@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::mix::WHOLE;
-use super::{CodeName, CodeRef, DirectiveError, Fault, Mix, Outcome, duration};
+use super::{CodeName, CodeRef, DirectiveError, Fault, MAX_ITEMS, Mix, Outcome, duration};
 use crate::codes;
 
 /// Texts echoed in an error message are cut to this many characters: a header may be kilobytes.
@@ -103,19 +103,20 @@ impl<'a> Cursor<'a> {
         self.pos = token.start;
     }
 
-    /// `expected {expected} at '{text[start..end]}' in '{text}'`.
+    /// `expected {expected} at '{text[start..end]}' in '{text}'`; a long text is shown as a
+    /// window around the position, with the position as a byte offset.
     pub fn error(&self, start: usize, end: usize, expected: &str) -> DirectiveError {
         let found = self.text[start..end].trim_end();
         if found.is_empty() {
             return DirectiveError::new(format!(
                 "expected {expected} at the end of '{}'",
-                echo(self.text)
+                echo_end(self.text)
             ));
         }
         DirectiveError::new(format!(
-            "expected {expected} at '{}' in '{}'",
+            "expected {expected} at '{}' in {}",
             echo(found),
-            echo(self.text)
+            around(self.text, start)
         ))
     }
 
@@ -186,11 +187,55 @@ impl<'a> Cursor<'a> {
 const STATUS_EXPECTED: &str = "an HTTP status from 200 to 599";
 
 /// `text` cut to [`ECHO_CHARS`] characters for an error message.
-fn echo(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn echo(text: &str) -> std::borrow::Cow<'_, str> {
     match text.char_indices().nth(ECHO_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]).into(),
         None => text.into(),
     }
+}
+
+/// The last [`ECHO_CHARS`] characters of `text`, for an error at its end.
+fn echo_end(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().rev().nth(ECHO_CHARS - 1) {
+        Some((cut, _)) if cut > 0 => format!("…{}", &text[cut..]).into(),
+        _ => text.into(),
+    }
+}
+
+/// `'text'` whole when short, else a window of about [`ECHO_CHARS`] characters around byte
+/// `at` and the position: `'…p49=1ms, p50=80, p51=2ms…' (byte 1234 of 4000)`.
+fn around(text: &str, at: usize) -> String {
+    if text.len() <= ECHO_CHARS {
+        return format!("'{text}'");
+    }
+    let from = boundary(text, at.saturating_sub(ECHO_CHARS / 3));
+    let to = boundary(text, (from + ECHO_CHARS).min(text.len()));
+    let head = if from > 0 { "…" } else { "" };
+    let tail = if to < text.len() { "…" } else { "" };
+    format!(
+        "'{head}{}{tail}' (byte {at} of {})",
+        &text[from..to],
+        text.len()
+    )
+}
+
+/// The char boundary at or before byte `i`.
+fn boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The error for one item past [`MAX_ITEMS`] (`arguments of percentiles`), at that item.
+pub(super) fn too_many(c: &Cursor<'_>, start: usize, what: &str) -> DirectiveError {
+    let rest = &c.text[start..];
+    let len = rest.find([',', ')', '+']).unwrap_or(rest.len());
+    c.error(
+        start,
+        start + len,
+        &format!("at most {MAX_ITEMS} {what} (Gazua's cap on items)"),
+    )
 }
 
 /// A percentage with at most 4 decimals, `0` to `100`, in parts per million.
@@ -237,10 +282,14 @@ fn parse_mix<'a, T>(
     what: &str,
     mut item: impl FnMut(&mut Cursor<'a>) -> Result<T, DirectiveError>,
 ) -> Result<Mix<T>, DirectiveError> {
+    super::check_length(text)?;
     let mut c = Cursor::new(text);
     let mut entries: Vec<(Option<u32>, T, usize, usize)> = Vec::new();
     loop {
         let start = c.pos();
+        if entries.len() == MAX_ITEMS {
+            return Err(too_many(&c, start, &format!("{what}s in a list")));
+        }
         let weight = c.weight()?;
         let value = item(&mut c)?;
         entries.push((weight, value, start, c.pos));

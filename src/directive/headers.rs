@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::cursor::{Cursor, parse_percent, parse_status};
+use super::cursor::{Cursor, echo, parse_percent, parse_status};
 use super::mix::WHOLE;
 use super::{CodeName, CodeRef, DirectiveError, Directives, Fault, Latency, Mix, Outcome};
 use crate::codes::{self, CodeKind};
@@ -17,6 +17,24 @@ use crate::codes::{self, CodeKind};
 /// The headers Gazua answers to, as their names are written in the documentation.
 const KNOWN: &str = "X-Gazua, X-Gazua-Latency, X-Gazua-Outcome, X-Gazua-Fault, X-Gazua-Status, \
      X-Gazua-Profile, X-Gazua-Key";
+
+/// The name of every header [`from_headers`] reads, lowercase (for tests and fuzzers).
+pub const NAMES: [&str; 14] = [
+    "x-gazua",
+    "x-gazua-latency",
+    "x-gazua-outcome",
+    "x-gazua-fault",
+    "x-gazua-status",
+    "x-gazua-profile",
+    "x-gazua-key",
+    "tosspayments-test-code",
+    "x-envoy-fault-delay-request",
+    "x-envoy-fault-delay-request-percentage",
+    "x-envoy-fault-abort-request",
+    "x-envoy-fault-abort-request-percentage",
+    "x-envoy-fault-throughput-response",
+    "x-envoy-fault-throughput-response-percentage",
+];
 
 /// Every header `from_headers` reads; the discriminant is its bit in the "seen" mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,19 +116,22 @@ fn unknown_header(name: &str) -> DirectiveError {
         "X-Gazua-Profile",
         "X-Gazua-Key",
     ];
+    // A name far longer than any known one is no typo of one: skip the quadratic distance.
     let closest = known
         .iter()
+        .filter(|_| name.len() <= 32)
         .map(|k| (edit_distance(name, &k.to_ascii_lowercase()), *k))
         .min()
         .filter(|(distance, _)| *distance <= 3);
     let hint = closest.map_or(String::new(), |(_, k)| format!(" (did you mean {k}?)"));
     DirectiveError::new(format!(
-        "{name}: unknown header{hint}; expected one of {KNOWN}"
+        "{}: unknown header{hint}; expected one of {KNOWN}",
+        echo(name)
     ))
 }
 
-/// Levenshtein distance, for the "did you mean" of a misspelt header or profile name (error
-/// path only).
+/// Levenshtein distance, for the "did you mean" of a misspelt header or profile name, and a
+/// misspelt tag marker (a word of at most a few letters); error paths only.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -205,6 +226,7 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Directives, DirectiveError> {
         }
         seen |= bit;
         let source = header.display();
+        super::check_len(value.len()).map_err(|e| e.within(source))?;
         let text = value_text(value).map_err(|e| e.within(source))?;
         match header {
             Header::Compound => {
@@ -329,15 +351,19 @@ fn apply_envoy(
         let percent = match text(2 * pair + 1)? {
             Some(p) => parse_percent(p).ok_or_else(|| {
                 DirectiveError::new(format!(
-                    "{}: expected a percentage from 0 to 100 such as 25 at '{p}'",
-                    companion.display()
+                    "{}: expected a percentage from 0 to 100 such as 25 at '{}'",
+                    companion.display(),
+                    echo(p)
                 ))
             })?,
             None => WHOLE,
         };
         let source = base.display();
         let bad = |expected: &str| {
-            DirectiveError::new(format!("{source}: expected {expected} at '{value}'"))
+            DirectiveError::new(format!(
+                "{source}: expected {expected} at '{}'",
+                echo(value)
+            ))
         };
         match base {
             Header::EnvoyDelay => {
@@ -397,8 +423,9 @@ fn test_code(text: &str) -> Result<Outcome, DirectiveError> {
         return Err(DirectiveError {
             code: "INVALID_TEST_CODE",
             message: format!(
-                "TossPayments-Test-Code: unknown code '{name}'; expected an error code of the \
-                 PG such as REJECT_CARD_PAYMENT"
+                "TossPayments-Test-Code: unknown code '{}'; expected an error code of the \
+                 PG such as REJECT_CARD_PAYMENT",
+                echo(name)
             ),
         });
     };
@@ -434,7 +461,8 @@ fn profile(text: &str) -> Result<String, DirectiveError> {
     } else {
         Err(DirectiveError::new(format!(
             "expected a profile name such as peak-sale ([a-z0-9][a-z0-9_-]*, at most 64 \
-             characters) at '{name}'"
+             characters) at '{}'",
+            echo(name)
         )))
     }
 }
@@ -456,6 +484,7 @@ fn key(text: &str) -> Result<String, DirectiveError> {
 /// `outcome=declined; latency=2s; fault=reset; status=503; profile=peak-sale; key=abc`.
 /// An unknown or repeated field is an error.
 pub fn parse_compound(text: &str) -> Result<Directives, DirectiveError> {
+    super::check_length(text)?;
     let mut d = Directives::default();
     let mut any = false;
     for part in text.split(';') {
@@ -465,13 +494,16 @@ pub fn parse_compound(text: &str) -> Result<Directives, DirectiveError> {
         }
         let Some((name, value)) = part.split_once('=') else {
             return Err(DirectiveError::new(format!(
-                "expected a field such as outcome=declined at '{part}' in '{text}'"
+                "expected a field such as outcome=declined at '{}' in '{}'",
+                echo(part),
+                echo(text)
             )));
         };
         let (name, value) = (name.trim(), value.trim());
         let repeated = || {
             DirectiveError::new(format!(
-                "expected each field once, but {name}= is repeated in '{text}'"
+                "expected each field once, but {name}= is repeated in '{}'",
+                echo(text)
             ))
         };
         let within = |e: DirectiveError| e.within(&format!("{name}="));
@@ -491,7 +523,9 @@ pub fn parse_compound(text: &str) -> Result<Directives, DirectiveError> {
             _ => {
                 return Err(DirectiveError::new(format!(
                     "expected a field outcome=, latency=, fault=, status=, profile= or key= at \
-                     '{part}' in '{text}'"
+                     '{}' in '{}'",
+                    echo(part),
+                    echo(text)
                 )));
             }
         }
@@ -499,50 +533,153 @@ pub fn parse_compound(text: &str) -> Result<Directives, DirectiveError> {
     }
     if !any {
         return Err(DirectiveError::new(format!(
-            "expected at least one field such as outcome=declined in '{text}'"
+            "expected at least one field such as outcome=declined in '{}'",
+            echo(text)
         )));
     }
     Ok(d)
 }
 
-const TAG: &str = "[gazua:";
+/// The tag marker, matched in any case (`[Gazua:`, `[GAZUA:`): a capital G must not turn a
+/// directive into silently approved text.
+const MARKER: &[u8] = b"[gazua:";
+
+/// The fields a tag may set, to tell a misspelt marker (`[gazau: outcome=…`) from text that
+/// merely looks alike (`[Gazua Store] socks`).
+const FIELDS: [&str; 6] = ["outcome", "latency", "fault", "status", "profile", "key"];
+
+/// Where the first tag marker starts in `text`. `[` is rare in a payment body, so memchr
+/// finds the candidates about as fast as a search for the marker itself.
+fn find_marker(text: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'[', text).find(|&i| is_marker(&text[i..]))
+}
+
+/// `at` (which starts with `[`) starts with the marker, in any case.
+fn is_marker(at: &[u8]) -> bool {
+    at.len() >= MARKER.len() && at[..MARKER.len()].eq_ignore_ascii_case(MARKER)
+}
+
+/// `at` (which starts with `[`) is a near miss of a tag: a word within two typos of `gazua`
+/// (or `gazua` itself with blanks around it or no colon), then a directive field and `=`:
+/// `[gazau: outcome=declined]`, `[gazua outcome=declined]`, `[ Gazua : latency=2s]`. Such a
+/// tag was meant, and must not pass silently; text that merely looks alike has no field.
+fn is_near_miss(at: &[u8]) -> bool {
+    // Bounded scans: a body of `[` and blanks costs no more than its length.
+    let blanks = |i: usize| i + at[i..].iter().take(3).take_while(|b| **b == b' ').count();
+    let word = |i: usize| {
+        i + at[i..]
+            .iter()
+            .take(9)
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count()
+    };
+    let start = blanks(1);
+    let end = word(start);
+    if !(3..=8).contains(&(end - start)) {
+        return false;
+    }
+    let mut i = blanks(end);
+    let colon = at.get(i) == Some(&b':');
+    if colon {
+        i = blanks(i + 1);
+    }
+    let field_end = word(i);
+    let field = &at[i..field_end];
+    if !FIELDS
+        .iter()
+        .any(|f| field.eq_ignore_ascii_case(f.as_bytes()))
+    {
+        return false;
+    }
+    if at.get(blanks(field_end)) != Some(&b'=') {
+        return false;
+    }
+    let name = String::from_utf8_lossy(&at[start..end]).to_ascii_lowercase();
+    edit_distance(&name, "gazua") <= 2 && !is_marker(at)
+}
+
+/// Whether `body` may hold a tag or a near miss of one: the request path's cheap check before
+/// any JSON is walked.
+pub fn may_hold_tag(body: &[u8]) -> bool {
+    memchr::memchr_iter(b'[', body).any(|i| is_marker(&body[i..]) || is_near_miss(&body[i..]))
+}
 
 /// The directives of the first `[gazua: …]` tag inside a string value of a JSON body, in
-/// document order; `None` when the body holds no tag in a string value or is not JSON.
+/// document order; `None` when the body holds no tag in a string value or is not JSON. A near
+/// miss of the marker in a string value (`[gazau: outcome=…]`) is an error.
 pub fn find_tag(body: &[u8]) -> Option<Result<Directives, DirectiveError>> {
-    memchr::memmem::find(body, TAG.as_bytes())?;
-    let mut found = None;
+    if !may_hold_tag(body) {
+        return None;
+    }
+    let mut found = Found::default();
     let mut de = serde_json::Deserializer::from_slice(body);
     FindTag { found: &mut found }.deserialize(&mut de).ok()?;
     de.end().ok()?;
-    parse_tag_in(&found?)
+    if let Some(near) = found.near_miss {
+        return Some(Err(near_miss_error(&near)));
+    }
+    parse_tag_in(&found.tag?)
+}
+
+fn near_miss_error(text: &str) -> DirectiveError {
+    let at = text
+        .bytes()
+        .enumerate()
+        .find(|(i, b)| *b == b'[' && is_near_miss(&text.as_bytes()[*i..]))
+        .map_or(0, |(i, _)| i);
+    DirectiveError::new(format!(
+        "[gazua: …] tag: expected the marker '[gazua:' (any case) such as \
+         [gazua: outcome=declined] at '{}'",
+        echo(&text[at..])
+    ))
+}
+
+/// The inner text of the first `[gazua: …]` tag in `text`, trimmed; `None` without a whole
+/// tag. What a minted payment key carries.
+pub fn tag_text(text: &str) -> Option<&str> {
+    let start = find_marker(text.as_bytes())? + MARKER.len();
+    let len = text[start..].find(']')?;
+    Some(text[start..start + len].trim())
 }
 
 /// The directives of the first `[gazua: …]` tag in `text` (a JSON string value, or a payment
 /// key Gazua minted with a tag inside); `None` when `text` holds no tag.
 pub fn parse_tag_in(text: &str) -> Option<Result<Directives, DirectiveError>> {
-    let start = text.find(TAG)? + TAG.len();
+    // The marker is ASCII, so the byte after it is a char boundary.
+    let start = find_marker(text.as_bytes())? + MARKER.len();
     let rest = &text[start..];
     Some(match rest.find(']') {
         Some(end) => parse_compound(&rest[..end]).map_err(|e| e.within("[gazua: …] tag")),
-        None => {
-            let shown: String = rest.chars().take(120).collect();
-            Err(DirectiveError::new(format!(
-                "[gazua: …] tag: expected ']' to close the tag at the end of '[gazua:{shown}'"
-            )))
-        }
+        None => Err(DirectiveError::new(format!(
+            "[gazua: …] tag: expected ']' to close the tag at the end of '{}{}'",
+            String::from_utf8_lossy(&text.as_bytes()[start - MARKER.len()..start]),
+            echo(rest)
+        ))),
     })
+}
+
+/// What the walk found: the first string value holding a tag, the first holding a near miss.
+#[derive(Default)]
+struct Found {
+    tag: Option<String>,
+    near_miss: Option<String>,
 }
 
 /// Walks a JSON document without building it, keeping the first string value holding a tag.
 struct FindTag<'s> {
-    found: &'s mut Option<String>,
+    found: &'s mut Found,
 }
 
 impl FindTag<'_> {
     fn string(self, v: &str) {
-        if self.found.is_none() && v.contains(TAG) {
-            *self.found = Some(v.to_owned());
+        let bytes = v.as_bytes();
+        if self.found.tag.is_none() && find_marker(bytes).is_some() {
+            self.found.tag = Some(v.to_owned());
+        }
+        if self.found.near_miss.is_none()
+            && memchr::memchr_iter(b'[', bytes).any(|i| is_near_miss(&bytes[i..]))
+        {
+            self.found.near_miss = Some(v.to_owned());
         }
     }
 }
@@ -643,6 +780,14 @@ mod tests {
         CodeRef {
             code: Some(CodeName::Known(codes::lookup(name).unwrap())),
             status: None,
+        }
+    }
+
+    #[test]
+    fn every_name_is_read() {
+        for name in NAMES {
+            let header = Header::from_name(name).unwrap().expect("one of ours");
+            assert!(header.display().eq_ignore_ascii_case(name), "{name}");
         }
     }
 
@@ -1021,6 +1166,94 @@ mod tests {
     }
 
     #[test]
+    fn the_marker_is_matched_in_any_case() {
+        for body in [
+            br#"{"orderName":"[Gazua: outcome=declined]"}"#.as_slice(),
+            br#"{"orderName":"socks [GAZUA: outcome=declined]"}"#,
+            br#"{"orderName":"[gAzUa:outcome=declined]"}"#,
+        ] {
+            let d = find_tag(body).unwrap().unwrap();
+            assert_eq!(
+                d.outcome,
+                Some(Mix::single(Outcome::Declined(CodeRef::DEFAULT)))
+            );
+        }
+        assert_eq!(tag_text("x [Gazua: key=k1] y"), Some("key=k1"));
+    }
+
+    #[test]
+    fn near_misses_of_the_marker_are_errors() {
+        for text in [
+            "[gazau: outcome=declined]",
+            "[gazua outcome=declined]",
+            "[ gazua: latency=2s]",
+            "[gazua : fault=reset]",
+            "[Gaza: OUTCOME = declined]",
+            "socks [gzua: key=k]",
+        ] {
+            let body = format!(r#"{{"orderName":"{text}"}}"#);
+            assert!(may_hold_tag(body.as_bytes()), "{text}");
+            let e = find_tag(body.as_bytes()).unwrap().unwrap_err();
+            assert!(
+                e.message.starts_with(
+                    "[gazua: …] tag: expected the marker '[gazua:' (any case) such as \
+                     [gazua: outcome=declined] at '["
+                ),
+                "{text}: {e}"
+            );
+        }
+        // Text that merely looks alike is no tag and no error.
+        for text in [
+            "[Gazua Store] socks",
+            "[gaza: news] key=value",
+            "[gazua] outcome",
+            "[sale: outcome=good]",
+            "[outcome=declined]",
+            "[gazette: key=1]",
+            "[",
+            "[gazua",
+        ] {
+            let body = format!(r#"{{"orderName":"{text}"}}"#);
+            assert!(find_tag(body.as_bytes()).is_none(), "{text}");
+        }
+        // A near miss outside any string value is not a tag either.
+        assert!(find_tag(br#"{"[gazau: outcome=declined]":1}"#).is_none());
+    }
+
+    #[test]
+    fn long_directives_are_refused_by_the_cap_without_echo() {
+        let huge = format!("percentiles({})", "p50=1ms,".repeat(125_000));
+        let e = err(&[("X-Gazua-Latency", &huge)]);
+        assert_eq!(
+            e.message,
+            format!(
+                "X-Gazua-Latency: the directive is {} bytes long; expected at most 4096 bytes \
+                 (Gazua's directive length cap)",
+                huge.len()
+            )
+        );
+        let body = format!(r#"{{"orderName":"[gazua: latency={huge}]"}}"#);
+        let e = find_tag(body.as_bytes()).unwrap().unwrap_err();
+        let expected = format!(
+            "[gazua: …] tag: the directive is {} bytes long; expected at most 4096",
+            " latency=".len() + huge.len()
+        );
+        assert!(e.message.starts_with(&expected), "{e}");
+        // Every message that shows input shows at most a window of it.
+        let long = "x".repeat(3000);
+        for pairs in [
+            vec![("X-Gazua", long.as_str())],
+            vec![("X-Gazua-Profile", long.as_str())],
+            vec![("TossPayments-Test-Code", long.as_str())],
+            vec![("x-envoy-fault-delay-request", long.as_str())],
+            vec![(&*format!("x-gazua-{long}"), "1")],
+        ] {
+            let e = err(&pairs);
+            assert!(e.message.len() < 600, "{}", e.message.len());
+        }
+    }
+
+    #[test]
     fn tags_in_a_single_string() {
         let d = parse_tag_in("tgen_20240101abc[gazua: outcome=lost(reset)]")
             .unwrap()
@@ -1032,24 +1265,7 @@ mod tests {
 
     fn header_name() -> impl Strategy<Value = String> {
         prop_oneof![
-            prop::sample::select(vec![
-                "x-gazua",
-                "x-gazua-latency",
-                "x-gazua-outcome",
-                "x-gazua-fault",
-                "x-gazua-status",
-                "x-gazua-profile",
-                "x-gazua-key",
-                "tosspayments-test-code",
-                "x-envoy-fault-delay-request",
-                "x-envoy-fault-delay-request-percentage",
-                "x-envoy-fault-abort-request",
-                "x-envoy-fault-abort-request-percentage",
-                "x-envoy-fault-throughput-response",
-                "x-envoy-fault-throughput-response-percentage",
-                "content-type",
-            ])
-            .prop_map(str::to_owned),
+            prop::sample::select([&NAMES[..], &["content-type"]].concat()).prop_map(str::to_owned),
             "x-gazua[a-z0-9-]{0,8}",
         ]
     }

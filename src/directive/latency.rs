@@ -9,10 +9,10 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::cursor::{Cursor, Token, fmt_percent, parse_percent};
+use super::cursor::{Cursor, Token, echo, fmt_percent, parse_percent, too_many};
 use super::duration::{self, Canonical, from_secs};
 use super::mix::WHOLE;
-use super::{DirectiveError, Mix};
+use super::{DirectiveError, MAX_ITEMS, Mix};
 
 /// A compiled latency expression: sampling does no parsing and no allocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,14 +80,29 @@ enum LogFit {
 }
 
 /// An empirical distribution: its quantile function through the given points.
+///
+/// Below the lowest point: from `min=` when given; else the log-normal through the two lowest
+/// points, so the lower tail thins out the way a real PG's does instead of running down to
+/// 0 (which no PG answers in); with a single point and no `min=`, linearly from 0.
 #[derive(Debug, Clone, PartialEq)]
 struct Percentiles {
     /// `(percentile in ppm of 100%, value)`, ascending in both.
     points: Vec<(u32, Duration)>,
-    min: Duration,
+    min: Option<Duration>,
     max: Option<Duration>,
-    /// `(0, min)`, the points, then `(1, max)` if given: the quantile function's knots.
+    /// `(0, min)` unless the lower tail is log-normal, the points, then `(1, max)` if given:
+    /// the quantile function's knots.
     knots: Vec<Knot>,
+    /// The log-normal below the lowest knot, when there is one.
+    lower: Option<LowerTail>,
+}
+
+/// A log-normal through the two lowest points, for the quantiles below the lowest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LowerTail {
+    /// Mean and standard deviation of `ln(seconds)`.
+    mu: f64,
+    sigma: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,6 +115,7 @@ struct Knot {
 
 impl Latency {
     pub fn parse(text: &str) -> Result<Latency, DirectiveError> {
+        super::check_length(text)?;
         let mut c = Cursor::new(text);
         let Some(first_weight) = c.weight()? else {
             let start = c.pos();
@@ -115,6 +131,10 @@ impl Latency {
         };
         let mut parts = vec![(first_weight, shape(&mut c)?)];
         while c.eat('+') {
+            if parts.len() == MAX_ITEMS {
+                let start = c.pos();
+                return Err(too_many(&c, start, "parts in a mixture"));
+            }
             let weight = c.weight()?.ok_or_else(|| c.error_here(MIXTURE_WEIGHT))?;
             parts.push((weight, shape(&mut c)?));
         }
@@ -124,7 +144,8 @@ impl Latency {
             let shown =
                 u32::try_from(total).map_or_else(|_| (total / 10_000).to_string(), fmt_percent);
             return Err(DirectiveError::new(format!(
-                "the weights add up to {shown}%; expected exactly 100% in '{text}'"
+                "the weights add up to {shown}%; expected exactly 100% in '{}'",
+                echo(text)
             )));
         }
         let mix = Mix::from_weights(parts, Shape::Fixed(Duration::ZERO))
@@ -162,6 +183,23 @@ impl Latency {
             Expr::One(shape) => shape.sample(rng),
             Expr::Mixture(mix) => mix.pick(rng).sample(rng),
         }
+    }
+
+    /// How each `percentiles(…)` in the expression continues below its lowest and above its
+    /// highest point, one line each, for `gazua preview`.
+    pub fn tails(&self) -> Vec<String> {
+        let shapes: Vec<&Shape> = match &self.expr {
+            Expr::One(shape) => vec![shape],
+            Expr::Mixture(mix) => mix.weights().map(|(_, s)| s).collect(),
+        };
+        shapes
+            .into_iter()
+            .filter_map(|s| match s {
+                Shape::Percentiles(p) => Some(p.tails()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// The duration every sample gives, if it is fixed.
@@ -217,17 +255,20 @@ impl<'a> Call<'_, 'a> {
         self.c.error(arg.start, arg.end, expected)
     }
 
-    /// Every argument is named, known and given once.
+    /// Every argument is named, known and given once. One pass: each argument is looked up
+    /// among the (at most a few) known names, never compared with the other arguments.
     fn check_named(&self, known: &[&str]) -> Result<(), DirectiveError> {
-        for (i, arg) in self.args.iter().enumerate() {
+        let mut seen = [false; 4];
+        debug_assert!(known.len() <= seen.len());
+        for arg in &self.args {
             let name = arg.name.unwrap_or("");
-            if !known.contains(&name) {
+            let Some(k) = known.iter().position(|n| *n == name) else {
                 return Err(self.error_at(
                     arg,
                     &format!("an argument {} (as in {})", names(known), self.example),
                 ));
-            }
-            if self.args[..i].iter().any(|a| a.name == arg.name) {
+            };
+            if std::mem::replace(&mut seen[k], true) {
                 return Err(self.error_at(arg, &format!("{name}= only once")));
             }
         }
@@ -358,6 +399,9 @@ fn arguments<'a>(c: &mut Cursor<'a>) -> Result<Vec<Arg<'a>>, DirectiveError> {
     }
     loop {
         let start = c.pos();
+        if args.len() == MAX_ITEMS {
+            return Err(too_many(c, start, "arguments in a call"));
+        }
         let first = c.token();
         let (name, value) = if c.eat('=') {
             (Some(first.text), c.token())
@@ -475,6 +519,9 @@ fn lognormal(call: &Call<'_, '_>) -> Result<Shape, DirectiveError> {
         if points.iter().any(|(q, _)| *q == p) {
             return Err(call.error_at(arg, "two different percentiles"));
         }
+        if points.len() == 2 {
+            return Err(call.error_in_call(&format!("two percentiles, as in {}", call.example)));
+        }
         points.push((p, call.duration_above_zero(arg)?));
     }
     let [a, b] = points[..] else {
@@ -507,16 +554,18 @@ fn ppm_to_unit(ppm: u32) -> f64 {
 fn percentiles(call: &Call<'_, '_>) -> Result<Percentiles, DirectiveError> {
     let mut points: Vec<(u32, Duration, usize)> = Vec::new();
     let (mut min, mut max) = (None, None);
+    // One pass; a repeated percentile is found once they are sorted, never by comparing
+    // every pair of arguments.
     for (i, arg) in call.args.iter().enumerate() {
         let name = arg.name.unwrap_or("");
-        if call.args[..i].iter().any(|a| a.name == arg.name) {
-            return Err(call.error_at(arg, &format!("{name}= only once")));
-        }
-        match name {
-            "min" => min = Some(call.duration(arg)?),
-            "max" => max = Some(call.duration(arg)?),
+        let bound = match name {
+            "min" => &mut min,
+            "max" => &mut max,
             _ => match percentile_label(name) {
-                Some(p) => points.push((p, call.duration(arg)?, i)),
+                Some(p) => {
+                    points.push((p, call.duration(arg)?, i));
+                    continue;
+                }
                 None => {
                     return Err(call.error_at(
                         arg,
@@ -524,7 +573,11 @@ fn percentiles(call: &Call<'_, '_>) -> Result<Percentiles, DirectiveError> {
                     ));
                 }
             },
+        };
+        if bound.is_some() {
+            return Err(call.error_at(arg, &format!("{name}= only once")));
         }
+        *bound = Some(call.duration(arg)?);
     }
     if points.is_empty() {
         return Err(call.error_in_call(&format!("at least one percentile, as in {}", call.example)));
@@ -539,21 +592,26 @@ fn percentiles(call: &Call<'_, '_>) -> Result<Percentiles, DirectiveError> {
             return Err(call.error_at(&call.args[i], "durations that grow with the percentile"));
         }
     }
-    let min = min.unwrap_or(Duration::ZERO);
     let (_, lowest, _) = points[0];
     let (_, highest, _) = points[points.len() - 1];
-    if min > lowest {
+    if min.is_some_and(|min| min > lowest) {
         return Err(call.error_in_call("min= to be at most the lowest percentile"));
     }
     if max.is_some_and(|max| max < highest) {
         return Err(call.error_in_call("max= to be at least the highest percentile"));
     }
     let points: Vec<(u32, Duration)> = points.into_iter().map(|(p, d, _)| (p, d)).collect();
+    let lower = match (min, &points[..]) {
+        (None, [a, b, ..]) => lower_tail(*a, *b),
+        _ => None,
+    };
     let mut knots = Vec::with_capacity(points.len() + 2);
-    knots.push(Knot {
-        u: 0.0,
-        x: min.as_secs_f64(),
-    });
+    if lower.is_none() {
+        knots.push(Knot {
+            u: 0.0,
+            x: min.unwrap_or(Duration::ZERO).as_secs_f64(),
+        });
+    }
     knots.extend(points.iter().map(|(p, d)| Knot {
         u: ppm_to_unit(*p),
         x: d.as_secs_f64(),
@@ -569,14 +627,40 @@ fn percentiles(call: &Call<'_, '_>) -> Result<Percentiles, DirectiveError> {
         min,
         max,
         knots,
+        lower,
     })
 }
 
+/// The log-normal through the two lowest points `a` < `b`; none when `a` is 0 (then nothing
+/// lies below it but 0).
+fn lower_tail(a: (u32, Duration), b: (u32, Duration)) -> Option<LowerTail> {
+    let (xa, xb) = (a.1.as_secs_f64(), b.1.as_secs_f64());
+    if xa <= 0.0 {
+        return None;
+    }
+    let standard = Normal::standard();
+    let (za, zb) = (
+        standard.inverse_cdf(ppm_to_unit(a.0)),
+        standard.inverse_cdf(ppm_to_unit(b.0)),
+    );
+    let sigma = (xb.ln() - xa.ln()) / (zb - za);
+    let mu = xa.ln() - sigma * za;
+    (sigma.is_finite() && mu.is_finite() && sigma > 0.0).then_some(LowerTail { mu, sigma })
+}
+
 impl Percentiles {
-    /// The quantile function at `u` in [0, 1): log-linear between knots (linear where one
-    /// side is 0), the last segment continued above the highest knot.
+    /// The quantile function at `u` in [0, 1): the lower tail below the lowest knot,
+    /// log-linear between knots (linear where one side is 0), the last segment continued
+    /// above the highest knot.
     fn quantile(&self, u: f64) -> f64 {
         let knots = &self.knots;
+        if let Some(tail) = self.lower
+            && u < knots[0].u
+        {
+            // u = 0 gives -inf and so 0 seconds: never NaN.
+            let z = Normal::standard().inverse_cdf(u);
+            return (tail.mu + tail.sigma * z).exp();
+        }
         let i = knots
             .iter()
             .position(|k| k.u > u)
@@ -590,6 +674,51 @@ impl Percentiles {
             a.x + t * (b.x - a.x)
         }
     }
+
+    /// How the quantile function continues past the given points, for `gazua preview`.
+    fn tails(&self) -> [String; 2] {
+        let (p, lowest) = self.points[0];
+        let below = format!("below p{}={}", fmt_percent(p), Canonical(lowest));
+        let lower = match (self.min, self.lower) {
+            (Some(min), _) => format!("{below}: from min={} up", Canonical(min)),
+            (None, Some(_)) => {
+                let (q, _) = self.points[1];
+                // Two quantiles inside the tail: a tenth and a hundredth of the lowest's rank.
+                let inside: Vec<String> = [p / 10, p / 100]
+                    .into_iter()
+                    .filter(|r| *r > 0)
+                    .map(|r| {
+                        let x = self.quantile(ppm_to_unit(r));
+                        format!("p{} {}", fmt_percent(r), shown_ms(x))
+                    })
+                    .collect();
+                format!(
+                    "{below}: log-normal through p{} and p{} ({})",
+                    fmt_percent(p),
+                    fmt_percent(q),
+                    inside.join(", ")
+                )
+            }
+            (None, None) => format!(
+                "{below}: linear from 0 (one percentile and no min=: give a second percentile \
+                 or min=)"
+            ),
+        };
+        let (p, highest) = self.points[self.points.len() - 1];
+        let above = format!("above p{}={}", fmt_percent(p), Canonical(highest));
+        let upper = match self.max {
+            Some(max) => format!("{above}: up to max={}", Canonical(max)),
+            None => {
+                format!("{above}: the last segment continued (no max=), capped by --max-latency")
+            }
+        };
+        [lower, upper]
+    }
+}
+
+/// Seconds as `12.345ms`.
+fn shown_ms(seconds: f64) -> String {
+    format!("{:.3}ms", seconds * 1000.0)
 }
 
 impl Shape {
@@ -696,8 +825,8 @@ impl fmt::Display for Shape {
                     }
                     write!(f, "p{}={}", fmt_percent(*q), Canonical(*d))?;
                 }
-                if p.min > Duration::ZERO {
-                    write!(f, ", min={}", Canonical(p.min))?;
+                if let Some(min) = p.min {
+                    write!(f, ", min={}", Canonical(min))?;
                 }
                 if let Some(max) = p.max {
                     write!(f, ", max={}", Canonical(max))?;
@@ -858,14 +987,7 @@ mod tests {
         let v = samples(text, N);
         // In rank: the share of samples at or below each point is its percentile, within 5
         // standard errors of a binomial count.
-        for (p, at) in [(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)] {
-            let share = v.partition_point(|x| *x <= at) as f64 / N as f64;
-            let bound = 5.0 * (p * (1.0 - p) / N as f64).sqrt();
-            assert!(
-                (share - p).abs() <= bound,
-                "{share} at {at}ms, expected {p}"
-            );
-        }
+        in_rank(&v, &[(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)]);
         // In value, within 1%. Above p99 the quantile function climbs to max=3s within 1% of
         // rank, so one standard error of p99's rank (0.02%) is 24ms there; the p99.9 of an
         // extra point with a gentler climb is checked instead.
@@ -879,17 +1001,73 @@ mod tests {
         near(q(&v, 0.99), 900.0, 0.01);
         near(q(&v, 0.999), 1000.0, 0.01);
         // Exactly, at the knots.
-        let Expr::One(Shape::Percentiles(p)) = Latency::parse(text).unwrap().expr else {
-            panic!("percentiles")
-        };
+        let p = percentiles_of(text);
         assert!((p.quantile(0.5) - 0.080).abs() < 1e-12);
         assert!((p.quantile(0.9) - 0.200).abs() < 1e-12);
         assert!((p.quantile(0.99) - 0.900).abs() < 1e-12);
         assert_eq!(p.quantile(0.0), 0.0);
         assert!((p.quantile(0.995) - 0.9f64.sqrt() * 3f64.sqrt()).abs() < 1e-9);
-        // Below the lowest point, from 0 linearly; log-linear between points.
-        assert!((p.quantile(0.25) - 0.040).abs() < 1e-12);
+        // Log-linear between points.
         assert!((p.quantile(0.7) - (0.08f64 * 0.2).sqrt()).abs() < 1e-12);
+    }
+
+    /// The share of sorted samples at or below each `(p, ms)` is `p`, within 5 standard
+    /// errors of a binomial count.
+    #[track_caller]
+    fn in_rank(sorted: &[f64], points: &[(f64, f64)]) {
+        let n = sorted.len() as f64;
+        for &(p, at) in points {
+            let share = sorted.partition_point(|x| *x <= at) as f64 / n;
+            let bound = 5.0 * (p * (1.0 - p) / n).sqrt();
+            assert!(
+                (share - p).abs() <= bound,
+                "{share} at {at}ms, expected {p}"
+            );
+        }
+    }
+
+    fn percentiles_of(text: &str) -> Percentiles {
+        match Latency::parse(text).unwrap().expr {
+            Expr::One(Shape::Percentiles(p)) => p,
+            other => panic!("{other:?} is not percentiles"),
+        }
+    }
+
+    /// The log-normal through p50=80ms and p90=200ms: what the lower tail below p50 follows.
+    fn tail_below_p50(u: f64) -> f64 {
+        let standard = Normal::standard();
+        let sigma = (200f64 / 80.0).ln() / standard.inverse_cdf(0.9);
+        80.0 * (sigma * standard.inverse_cdf(u)).exp()
+    }
+
+    #[test]
+    fn percentiles_without_min_have_a_log_normal_lower_tail() {
+        let text = "percentiles(p50=80ms, p90=200ms, p99=900ms)";
+        let v = samples(text, N);
+        // Below the lowest point the quantiles are the log-normal's through the two lowest
+        // points, within 3% (p0.1 within 10%: 200 samples lie below it).
+        for (u, relative) in [(0.4, 0.03), (0.25, 0.03), (0.1, 0.03), (0.01, 0.05)] {
+            near(q(&v, u), tail_below_p50(u), relative);
+        }
+        near(q(&v, 0.001), tail_below_p50(0.001), 0.1);
+        // Nothing like the old ramp to 0: the fastest of 200,000 is still milliseconds.
+        assert!(v[0] > 2.0, "{}", v[0]);
+        // The given quantiles are still reproduced: in rank, within 5 standard errors.
+        in_rank(&v, &[(0.5, 80.0), (0.9, 200.0), (0.99, 900.0)]);
+        // And exactly, at the knots; the tail meets the lowest point without a jump.
+        let p = percentiles_of(text);
+        for (u, x) in [(0.5, 0.080), (0.9, 0.200), (0.99, 0.900)] {
+            assert!((p.quantile(u) - x).abs() < 1e-12, "{u}");
+        }
+        assert!((p.quantile(0.499_999_9) - 0.080).abs() < 1e-6);
+        assert!((p.quantile(0.25) * 1000.0 - tail_below_p50(0.25)).abs() < 1e-9);
+
+        // min= (even min=0) keeps the documented ramp from min: linear from 0, log-linear
+        // from above 0.
+        let p = percentiles_of("percentiles(p50=80ms, p90=200ms, min=0)");
+        assert!((p.quantile(0.25) - 0.040).abs() < 1e-12);
+        let p = percentiles_of("percentiles(p50=80ms, p90=200ms, min=20ms)");
+        assert!((p.quantile(0.25) - 0.040).abs() < 1e-12);
     }
 
     #[test]
@@ -1133,6 +1311,62 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn parsing_is_capped_and_linear() {
+        use crate::directive::MAX_ITEMS;
+        // 100 arguments parse; the 101st is refused, named with its place in the text.
+        let one_more = |n: usize| -> String {
+            let args: Vec<String> = (0..n)
+                .map(|i| format!("p{}.{:02}={}us", i / 100 + 1, i % 100, i + 1))
+                .collect();
+            format!("percentiles({})", args.join(","))
+        };
+        assert!(Latency::parse(&one_more(MAX_ITEMS)).is_ok());
+        let e = err(&one_more(MAX_ITEMS + 1));
+        assert!(
+            e.contains("expected at most 100 arguments in a call (Gazua's cap on items)"),
+            "{e}"
+        );
+        // The argument past the cap is named, with its place in the text.
+        assert!(
+            e.contains("at 'p2.00=101us'") && e.contains("(byte "),
+            "{e}"
+        );
+        let mixture: Vec<String> = (0..=MAX_ITEMS).map(|_| "1% 1ms".to_owned()).collect();
+        let e = err(&mixture.join(" + "));
+        assert!(e.contains("at most 100 parts in a mixture"), "{e}");
+
+        // Past the length cap nothing is parsed, and nothing of the text is echoed.
+        let huge = format!("percentiles({})", "p50=1ms,".repeat(130_000));
+        let e = err(&huge);
+        assert!(
+            e.starts_with(&format!(
+                "the directive is {} bytes long; expected at most 4096 bytes",
+                huge.len()
+            )),
+            "{e}"
+        );
+        assert!(e.len() < 200, "{e}");
+
+        // A repeated name is found in one pass (no comparison of every pair of arguments).
+        let many: Vec<String> = (0..MAX_ITEMS).map(|_| "mean=1ms".to_owned()).collect();
+        let e = err(&format!("exponential({})", many.join(",")));
+        assert!(e.contains("expected mean= only once at 'mean=1ms'"), "{e}");
+    }
+
+    #[test]
+    fn long_texts_are_shown_around_the_position() {
+        let mut text = "1% 1ms + ".repeat(50);
+        text.push_str("50% 2");
+        let e = err(&text);
+        assert!(e.contains("at '2' in '…"), "{e}");
+        assert!(
+            e.contains(&format!("' (byte {} of {})", text.len() - 1, text.len())),
+            "{e}"
+        );
+        assert!(e.len() < 400, "{}", e.len());
     }
 
     #[test]

@@ -21,6 +21,30 @@ pub use latency::Latency;
 pub use mix::Mix;
 pub use outcome::{CodeName, CodeRef, Outcome};
 
+/// The longest directive text Gazua parses: one header value, one tag, one profile value.
+/// Real directives are far shorter (a 20-point `percentiles(…)` is about 300 bytes); the cap
+/// keeps a hostile one to microseconds of work and its error message short.
+pub const MAX_DIRECTIVE_BYTES: usize = 4096;
+
+/// The most arguments one call (`percentiles(…)`) takes, and the most parts one outcome or
+/// fault list or latency mixture has.
+pub const MAX_ITEMS: usize = 100;
+
+/// Refuses a directive text past [`MAX_DIRECTIVE_BYTES`] before any parsing, without echoing it.
+pub(crate) fn check_length(text: &str) -> Result<(), DirectiveError> {
+    check_len(text.len())
+}
+
+pub(crate) fn check_len(len: usize) -> Result<(), DirectiveError> {
+    if len <= MAX_DIRECTIVE_BYTES {
+        return Ok(());
+    }
+    Err(DirectiveError::new(format!(
+        "the directive is {len} bytes long; expected at most {MAX_DIRECTIVE_BYTES} bytes \
+         (Gazua's directive length cap)"
+    )))
+}
+
 /// Why a directive was refused. The message is lowercase, names the offending text and its
 /// position, and says what was expected; the caller prefixes the header or field name.
 #[derive(Debug, Clone, PartialEq, Eq)]

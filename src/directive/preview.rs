@@ -28,6 +28,10 @@ pub fn preview(latency: &Latency, samples: usize, seed: u64, max: Duration) -> S
         "samples  {samples} (seed {seed}, each clamped to {})",
         Canonical(max)
     );
+    // Where a percentiles(…) goes past its given points is a choice Gazua made: say it.
+    for tail in latency.tails() {
+        let _ = writeln!(out, "tail     {tail}");
+    }
     if samples == 0 {
         return out;
     }
@@ -47,6 +51,8 @@ pub fn preview(latency: &Latency, samples: usize, seed: u64, max: Duration) -> S
     for (label, value) in [
         ("min", ms[0]),
         ("mean", mean),
+        ("p1", quantile(&ms, 0.01)),
+        ("p10", quantile(&ms, 0.1)),
         ("p50", quantile(&ms, 0.5)),
         ("p90", quantile(&ms, 0.9)),
         ("p99", quantile(&ms, 0.99)),
@@ -174,6 +180,40 @@ mod tests {
         assert_eq!(rows, BUCKETS);
         // The same seed gives the same preview.
         assert_eq!(text, preview(&latency, 10_000, 7, Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn shows_how_percentiles_continue_past_their_points() {
+        let latency = Latency::parse("percentiles(p50=80ms, p90=200ms, p99=900ms)").unwrap();
+        let text = preview(&latency, 10_000, 7, Duration::from_secs(60));
+        assert!(
+            text.contains("tail     below p50=80ms: log-normal through p50 and p90 (p5 "),
+            "{text}"
+        );
+        assert!(
+            text.contains("tail     above p99=900ms: the last segment continued (no max=)"),
+            "{text}"
+        );
+        // The sampled minimum is a believable latency, not a microsecond.
+        let min: f64 = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("min"))
+            .and_then(|v| v.trim().strip_suffix(" ms"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a min row");
+        assert!(min > 2.0, "{text}");
+
+        let latency = Latency::parse("percentiles(p50=80ms, min=10ms, max=1s)").unwrap();
+        let text = preview(&latency, 0, 7, Duration::from_secs(60));
+        assert!(text.contains("below p50=80ms: from min=10ms up"), "{text}");
+        assert!(text.contains("above p50=80ms: up to max=1s"), "{text}");
+        let text = preview(
+            &Latency::parse("120ms").unwrap(),
+            0,
+            7,
+            Duration::from_secs(1),
+        );
+        assert!(!text.contains("tail"), "{text}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rand::{Rng, RngExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// What a connection does as it is dropped; set by the request handler just before it fails
 /// the connection on purpose.
@@ -139,10 +139,19 @@ pub struct Dribble {
     sleep: Pin<Box<Sleep>>,
     /// Once shutdown starts, the rest goes out at once.
     drain: watch::Receiver<bool>,
+    /// Arrival + `--max-latency`: the whole answer is out by then. What is left of the body
+    /// goes at once (a complete answer, as at shutdown), rather than being cut: the client
+    /// asked for a slow answer, not a lost one, and the ledger already applied it.
+    end_by: Instant,
 }
 
 impl Dribble {
-    pub fn new(body: Bytes, bytes_per_sec: u32, drain: watch::Receiver<bool>) -> Dribble {
+    pub fn new(
+        body: Bytes,
+        bytes_per_sec: u32,
+        drain: watch::Receiver<bool>,
+        end_by: Instant,
+    ) -> Dribble {
         // At least 10 ms between writes; below 100 B/s, one byte per write.
         let rate = u64::from(bytes_per_sec.max(1));
         let chunk = (rate / 100).max(1);
@@ -153,6 +162,7 @@ impl Dribble {
             tick,
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
             drain,
+            end_by,
         }
     }
 }
@@ -175,10 +185,13 @@ impl Body for GazuaBody {
                 }
                 if !*d.drain.borrow() {
                     ready!(d.sleep.as_mut().poll(cx));
-                    let next = d.sleep.deadline() + d.tick;
-                    d.sleep.as_mut().reset(next);
-                    let n = d.chunk.min(d.rest.len());
-                    return Poll::Ready(Some(Ok(Frame::data(d.rest.split_to(n)))));
+                    // The last wake-up is at `end_by` itself: it sends the rest below.
+                    if d.sleep.deadline() < d.end_by {
+                        let next = (d.sleep.deadline() + d.tick).min(d.end_by);
+                        d.sleep.as_mut().reset(next);
+                        let n = d.chunk.min(d.rest.len());
+                        return Poll::Ready(Some(Ok(Frame::data(d.rest.split_to(n)))));
+                    }
                 }
                 let rest = std::mem::take(&mut d.rest);
                 Poll::Ready(Some(Ok(Frame::data(rest))))
@@ -200,5 +213,65 @@ impl Body for GazuaBody {
             // Not exact: hyper keeps the Content-Length header the handler set.
             GazuaBody::Short(_) | GazuaBody::Dribble(_) => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    /// Every frame of `body` with the paused clock's time since `start` when it came.
+    async fn frames(mut body: GazuaBody, start: Instant) -> Vec<(Duration, usize)> {
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            out.push((start.elapsed(), data.len()));
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dribble_trickles_at_its_rate() {
+        let (_tx, drain) = watch::channel(false);
+        let start = Instant::now();
+        let body = Dribble::new(
+            Bytes::from(vec![b'x'; 1000]),
+            1000,
+            drain,
+            start + ms(60_000),
+        );
+        let got = frames(GazuaBody::Dribble(Box::new(body)), start).await;
+        // 10 bytes every 10 ms: 100 frames, the last at 990 ms.
+        assert_eq!(got.len(), 100);
+        assert!(got.iter().all(|(_, n)| *n == 10));
+        assert_eq!(got.last().unwrap().0, ms(990));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dribble_ends_by_its_deadline_with_the_rest_at_once() {
+        let (_tx, drain) = watch::channel(false);
+        let start = Instant::now();
+        // 100 B/s would take 10 s for 1,000 bytes; the deadline is 2 s away.
+        let body = Dribble::new(Bytes::from(vec![b'x'; 1000]), 100, drain, start + ms(2000));
+        let got = frames(GazuaBody::Dribble(Box::new(body)), start).await;
+        let total: usize = got.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 1000, "the whole body is sent");
+        let (at, last) = *got.last().unwrap();
+        assert_eq!(at, ms(2000), "the rest goes exactly at the deadline");
+        // Up to the deadline it trickled: one byte per 10 ms from 0 to 1,990 ms.
+        assert_eq!(got.len() - 1, 200);
+        assert_eq!(last, 800);
+
+        // A deadline already past (latency = --max-latency): the body goes at once.
+        let (_tx, drain) = watch::channel(false);
+        let start = Instant::now();
+        let body = Dribble::new(Bytes::from(vec![b'x'; 1000]), 100, drain, start);
+        let got = frames(GazuaBody::Dribble(Box::new(body)), start).await;
+        assert_eq!(got, vec![(Duration::ZERO, 1000)]);
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 }

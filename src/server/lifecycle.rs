@@ -47,8 +47,8 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
 
     // Health, readiness, metrics and the other ops routes ignore directives entirely.
     if ops::is_ops(parts.uri.path()) {
-        let body = read_body(&state, body, &parts).await?.unwrap_or_default();
-        return Ok(ops::answer(&state, &parts, &body));
+        let body = read_body(&state, body, &parts, arrival).await?;
+        return Ok(ops::answer(&state, &parts, body, ops::Port::Pg));
     }
     let target = route::route(&parts.method, parts.uri.path());
 
@@ -58,7 +58,7 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         Ok(directives) => directives,
         Err(error) => return refused(directive_error(&state, error)),
     };
-    let body = match read_body(&state, body, &parts).await? {
+    let body = match read_body(&state, body, &parts, arrival).await? {
         Ok(body) => body,
         Err(reply) => return refused(reply),
     };
@@ -74,25 +74,31 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         &header,
         tag.as_ref(),
         arrival,
-    ) {
+    )
+    .await
+    {
         Ok(decided) => decided,
         Err(error) => return refused(directive_error(&state, error)),
     };
+    // Gazua's own ledger failed: not a PG answer, so none of the decided wait or fault.
+    if reply.ledger_failed() {
+        return refused(reply);
+    }
 
     deliver(&state, &control, &parts, route, arrival, &decision, reply).await
 }
 
 /// A request on the `--admin-listen` port: an ops route, or a 404 saying where the PG API is.
 pub async fn handle_ops(state: Arc<State>, req: Request<Incoming>) -> Answer {
+    let arrival = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = read_body(&state, body, &parts).await?.unwrap_or_default();
-    Ok(ops::answer(&state, &parts, &body))
+    let body = read_body(&state, body, &parts, arrival).await?;
+    Ok(ops::answer(&state, &parts, body, ops::Port::Admin))
 }
 
-/// The synchronous middle of a request: the profile, the decision (with the profile's rate
-/// limit and capacity applied) and the rendered answer. The profiles are read once here and
-/// not held across the wait.
-fn decide_and_answer(
+/// The middle of a request: the decision, then the answer rendered from the ledger — awaited,
+/// since a shared ledger is across the network (an in-process one answers on the first poll).
+async fn decide_and_answer(
     state: &State,
     parts: &Parts,
     target: &Target<'_>,
@@ -101,6 +107,36 @@ fn decide_and_answer(
     tag: Option<&Directives>,
     arrival: Instant,
 ) -> Result<(Route, Decision, Reply), DirectiveError> {
+    let (route, decision, custom) = decide(state, parts, target, body, header, tag, arrival)?;
+    let reply = match custom {
+        Some(reply) => reply,
+        None => {
+            let request = ApiRequest {
+                target,
+                method: &parts.method,
+                headers: &parts.headers,
+                body,
+                lang: Lang::from_headers(&parts.headers),
+                now: jiff::Timestamp::now(),
+            };
+            state.api.answer(&request, &decision).await
+        }
+    };
+    Ok((route, decision, reply))
+}
+
+/// The synchronous part of the middle: the profile, the decision (with the profile's rate
+/// limit and capacity applied), and a custom route's answer. The profiles are read once here
+/// and not held across any wait.
+fn decide(
+    state: &State,
+    parts: &Parts,
+    target: &Target<'_>,
+    body: &Bytes,
+    header: &Directives,
+    tag: Option<&Directives>,
+    arrival: Instant,
+) -> Result<(Route, Decision, Option<Reply>), DirectiveError> {
     let profiles = state.profiles.load();
     let asked_profile = header
         .profile
@@ -145,24 +181,11 @@ fn decide_and_answer(
     let metrics = &state.metrics;
     metrics.request(route, &decision.outcome, decision.fault);
     metrics.decided(route, decision.latency.as_secs_f64());
-    let lang = Lang::from_headers(&parts.headers);
-    let reply = match custom {
-        Some((custom, params)) => {
-            api::custom_reply(custom, &params, body, &parts.headers, &decision, lang)
-        }
-        None => state.api.answer(
-            &ApiRequest {
-                target,
-                method: &parts.method,
-                headers: &parts.headers,
-                body,
-                lang,
-                now: jiff::Timestamp::now(),
-            },
-            &decision,
-        ),
-    };
-    Ok((route, decision, reply))
+    let custom = custom.map(|(custom, params)| {
+        let lang = Lang::from_headers(&parts.headers);
+        api::custom_reply(custom, &params, body, &parts.headers, &decision, lang)
+    });
+    Ok((route, decision, custom))
 }
 
 /// The profile's rate limit and virtual capacity: a request past the limit, or past the full
@@ -261,10 +284,12 @@ async fn deliver(
         // Half the JSON document: never valid JSON, whatever the answer was.
         Fault::Malformed => GazuaBody::full(reply.body.slice(..reply.body.len() / 2)),
         Fault::Truncated => GazuaBody::Short(Some(reply.body.slice(..reply.body.len() / 2))),
+        // Dribbling ends by arrival + --max-latency, like every other wait.
         Fault::Dribble { bytes_per_sec } => GazuaBody::Dribble(Box::new(Dribble::new(
             reply.body.clone(),
             bytes_per_sec,
             state.drain.clone(),
+            arrival + state.config.max_latency,
         ))),
         Fault::Hang => unreachable!("handled above"),
     };
@@ -291,11 +316,14 @@ async fn wait_until(state: &State, at: Instant) -> bool {
     }
 }
 
-/// Reads the whole body, bounded by `--max-body`. The outer error means the client is gone.
+/// Reads the whole body, bounded by `--max-body` and by `--body-timeout` from the head's
+/// arrival (also cut short when shutdown demands answers now). A body that breaks HTTP's
+/// framing (a malformed chunk) is a 400; the outer error means the client is gone.
 async fn read_body(
     state: &State,
     body: Incoming,
     parts: &Parts,
+    arrival: Instant,
 ) -> Result<Result<Bytes, Reply>, Dropped> {
     let limit = state.config.max_body;
     let declared = parts
@@ -303,15 +331,58 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = || api::body_too_large(limit, Lang::from_headers(&parts.headers));
+    let lang = || Lang::from_headers(&parts.headers);
     if declared.is_some_and(|n| n > limit as u64) {
-        return Ok(Err(too_large()));
+        return Ok(Err(api::body_too_large(limit, lang())));
     }
-    match Limited::new(body, limit).collect().await {
+    let timeout = state.config.body_timeout;
+    let read = tokio::select! {
+        // Biased: a body that is already here never arms the timer.
+        biased;
+        read = Limited::new(body, limit).collect() => read,
+        () = tokio::time::sleep_until(arrival + timeout) => return Ok(Err(body_timeout(timeout))),
+        () = state.drain_deadline() => return Ok(Err(body_timeout(timeout))),
+    };
+    match read {
         Ok(collected) => Ok(Ok(collected.to_bytes())),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(too_large())),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Ok(Err(api::body_too_large(limit, lang())))
+        }
+        Err(error) if is_malformed(&*error) => Ok(Err(known_error(
+            StatusCode::BAD_REQUEST,
+            "GAZUA_MALFORMED_BODY",
+            &format!(
+                "the request body breaks HTTP framing ({error}); expected a body of Content-Length bytes or well-formed chunks"
+            ),
+        ))),
         Err(_) => Err(Dropped("request body could not be read")),
     }
+}
+
+/// A body read error that is the client's bad framing rather than the client going away.
+fn is_malformed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            );
+        }
+        source = error.source();
+    }
+    false
+}
+
+fn body_timeout(timeout: Duration) -> Reply {
+    known_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "GAZUA_BODY_TIMEOUT",
+        &format!(
+            "the request body did not arrive within {} ms of its headers (--body-timeout); expected the whole body at once",
+            timeout.as_millis()
+        ),
+    )
 }
 
 /// An error reply with a catalog code (or the code as custom, should the catalog lack it).

@@ -1,11 +1,14 @@
-//! Serving: the accept loop, connection limits, graceful shutdown. The request lifecycle is in
-//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], HTTPS in [`tls`], the
-//! warning about repeated payments in `repeats`.
+//! Serving: binding, the two ports, graceful shutdown. Connections (accept loop, clocks, cap)
+//! are in [`conn`], the protective layers in [`stack`], the request lifecycle in
+//! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], the warning about
+//! repeated payments in `repeats`, HTTPS in [`tls`].
 
+pub mod conn;
 pub mod fault;
 pub mod lifecycle;
 pub mod ops;
 mod repeats;
+pub mod stack;
 pub mod timer;
 pub mod tls;
 
@@ -18,23 +21,24 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::api::redis_ledger::RedisLedger;
 use crate::api::{Api, ApiSettings, LedgerChoice};
 use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
-use crate::metrics::{GaugeGuard, Metrics};
+use crate::metrics::Metrics;
 use crate::profile::{ProfileError, Profiles};
 
-/// Largest request head hyper buffers (request line and headers); past it the client gets 431.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The admin port's connection cap: probes and scrapes need a handful; at the cap the oldest
+/// silent or idle connection is closed, as on the PG port.
+pub const ADMIN_MAX_CONNECTIONS: usize = 256;
 /// Listen backlog; the kernel caps it at `net.core.somaxconn`. Large, so a burst of 10k
 /// connections is queued rather than refused.
 const BACKLOG: u32 = 65_535;
@@ -46,7 +50,7 @@ pub struct State {
     /// The loaded profiles; reload swaps the whole registry at once.
     pub profiles: ArcSwap<Profiles>,
     pub api: Api,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// False from the moment shutdown starts: `/__gazua/ready` fails.
     pub ready: AtomicBool,
     /// Turns true when shutdown demands that every request still waiting be answered now.
@@ -112,17 +116,21 @@ impl Server {
             max_latency: config.max_latency,
             boot: SystemTime::now(),
         };
+        let metrics = Arc::new(Metrics::new());
         let api = Api::new(ApiSettings {
             secret_key: config.secret_key.clone(),
             seed: config.seed,
-            ledger: match config.ledger {
+            ledger: match &config.ledger {
                 LedgerKind::Memory => LedgerChoice::Memory {
                     capacity: config.ledger_capacity,
                 },
                 LedgerKind::Stateless => LedgerChoice::Stateless,
+                LedgerKind::Redis { url } => LedgerChoice::Redis(
+                    RedisLedger::start(url, config.ledger_ttl, metrics.ledger.clone())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                ),
             },
         });
-        let metrics = Metrics::new();
         let tls = match &config.tls {
             Some(settings) => {
                 let tls = tls::Tls::load(settings, metrics.registry())?;
@@ -174,8 +182,9 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains: readiness fails, no new connections,
-    /// every in-flight request is answered within `--shutdown-grace`.
+    /// Serves until `shutdown` resolves, then drains: readiness fails, the PG port stops
+    /// accepting, every in-flight request is answered within `--shutdown-grace`. The admin
+    /// port keeps answering (`/__gazua/ready` 503) until the process exits.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             listener,
@@ -185,89 +194,85 @@ impl Server {
             drain_tx,
         } = self;
         let config = &state.config;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            // hyper's header-read timeout also closes idle keep-alive connections once a timer
-            // is set (30 s by default): keep it above load balancers' 60 s idle timeout.
-            .header_read_timeout(config.idle_timeout)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(MAX_HEAD_BYTES as u32);
+        let timers = conn::Timers {
+            first_request: config.header_timeout,
+            idle: config.idle_timeout,
+        };
+        let builder = Arc::new(stack::builder(config.idle_timeout));
+        let (draining_tx, draining) = watch::channel(false);
 
-        let builder = Arc::new(builder);
         let reloader = tokio::spawn(reload_on_sighup(state.clone()));
-        let tls_reloader = tls
-            .as_ref()
-            .map(|(_, tls)| tokio::spawn(tls::reload_on_sighup(tls.clone())));
         let lateness = tokio::spawn(watch_lateness(state.clone()));
         let repeats = tokio::spawn(repeats::watch(state.clone()));
-        let admin = admin.map(|admin| tokio::spawn(serve_admin(admin, state.clone())));
-        let limit = Arc::new(Semaphore::new(config.max_connections));
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-
-        loop {
-            // The permit comes before accept: past the limit, clients wait in the backlog
-            // instead of being accepted and starved.
-            let permit = tokio::select! {
-                permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = &mut shutdown => break,
-            };
-            // Both ports share the limit; a TLS connection is handshaken in its own task.
-            let (accepted, over_tls) = tokio::select! {
-                accepted = listener.accept() => (accepted, None),
-                accepted = accept_tls(&tls) => accepted,
-                () = &mut shutdown => break,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    // Out of file descriptors or a connection reset before accept: log,
-                    // back off briefly, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let conn_guard = GaugeGuard::new(&state.metrics.open_connections);
-            let control = fault::Control::default();
-            let io = fault::FaultIo::new(stream, control.clone());
-            let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
-            tokio::spawn(async move {
-                let _permit = permit;
-                let _conn_guard = conn_guard;
-                match over_tls {
-                    None => serve_connection(&builder, state, control, watcher, io).await,
-                    Some(tls) => {
-                        // The profile in force when the connection arrives sets its handshake.
-                        let knob = state.profiles.load().active().tls.clone();
-                        let max = state.config.max_latency;
-                        if let Some(io) = tls.handshake(io, knob.as_ref(), max).await {
-                            serve_connection(&builder, state, control, watcher, io).await;
-                        }
-                    }
-                }
+        let admin = admin.map(|admin| {
+            let serve = Arc::new(Port {
+                state: state.clone(),
+                builder: builder.clone(),
+                admin: true,
+                tls: None,
             });
-        }
+            tokio::spawn(serve_admin(admin, serve, timers, state.metrics.clone()))
+        });
+        let tracker = Arc::new(conn::Tracker::new(config.max_connections));
+        // `--tls-listen`: its own accept loop, the same cap, clocks and request stack; a
+        // connection is handshaken inside its own future (the first-request clock covers it).
+        let tls_port = tls.map(|(tls_listener, tls)| {
+            let serve = Arc::new(Port {
+                state: state.clone(),
+                builder: builder.clone(),
+                admin: false,
+                tls: Some(tls.clone()),
+            });
+            let (tracker, metrics, draining) =
+                (tracker.clone(), state.metrics.clone(), draining.clone());
+            let reloader = tokio::spawn(tls::reload_on_sighup(tls));
+            let accept = tokio::spawn(async move {
+                let mut stop = draining.clone();
+                let stop = async move {
+                    let _ = stop.wait_for(|draining| *draining).await;
+                };
+                conn::accept_loop(
+                    &tls_listener,
+                    &tracker,
+                    serve,
+                    timers,
+                    &metrics,
+                    &draining,
+                    stop,
+                )
+                .await;
+            });
+            (reloader, accept)
+        });
+        let serve = Arc::new(Port {
+            state: state.clone(),
+            builder,
+            admin: false,
+            tls: None,
+        });
+        conn::accept_loop(
+            &listener,
+            &tracker,
+            serve,
+            timers,
+            &state.metrics,
+            &draining,
+            shutdown,
+        )
+        .await;
 
+        // The PG port stops accepting; open connections finish their requests and close.
+        drop(listener);
         state.ready.store(false, Ordering::SeqCst);
         reloader.abort();
-        if let Some(tls_reloader) = tls_reloader {
-            tls_reloader.abort();
-        }
-        drop(tls);
         lateness.abort();
-        repeats.abort();
-        if let Some(admin) = admin {
-            admin.abort();
+        let _ = draining_tx.send(true);
+        if let Some((tls_reloader, tls_accept)) = tls_port {
+            tls_reloader.abort();
+            // Stops accepting at the drain flag, as the PG port has.
+            let _ = tls_accept.await;
         }
-        drop(listener);
+        repeats.abort();
         let grace = config.shutdown_grace;
         // Delayed requests are answered a little before the grace ends, so their responses
         // are written before the process exits.
@@ -284,14 +289,122 @@ impl Server {
             ?grace,
             "draining"
         );
-        if tokio::time::timeout(grace, graceful.shutdown())
+        if tokio::time::timeout(grace, tracker.drained())
             .await
             .is_err()
         {
-            tracing::warn!("shutdown grace ran out with connections still open");
+            tracing::warn!(
+                open = tracker.len(),
+                "shutdown grace ran out with connections still open"
+            );
         }
         tracing::info!("drained");
+        // The admin port answered readiness 503 all along the drain; it ends with the server.
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         Ok(())
+    }
+}
+
+/// Serves one listener's connections through the request stack.
+struct Port {
+    state: Arc<State>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    /// The `--admin-listen` port: ops routes only.
+    admin: bool,
+    /// `--tls-listen`: each connection is handshaken first.
+    tls: Option<Arc<tls::Tls>>,
+}
+
+impl conn::ServeConn for Port {
+    fn serve(&self, stream: TcpStream, conn: Arc<conn::Conn>) -> conn::Connection {
+        let control = fault::Control::default();
+        let io = fault::FaultIo::new(stream, control.clone());
+        let Some(tls) = self.tls.clone() else {
+            return self.serve_io(io, control, conn);
+        };
+        // The handshake first (the profile in force when the connection arrives sets its
+        // delay and refusal), then the same serving as plain TCP over the TLS stream.
+        let port = Port {
+            state: self.state.clone(),
+            builder: self.builder.clone(),
+            admin: self.admin,
+            tls: None,
+        };
+        let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
+        let future = async move {
+            let knob = port.state.profiles.load().active().tls.clone();
+            let max = port.state.config.max_latency;
+            let mut graceful_rx = graceful_rx;
+            let Some(io) = tls.handshake(io, knob.as_ref(), max).await else {
+                return;
+            };
+            let inner = port.serve_io(io, control, conn);
+            let mut future = inner.future;
+            tokio::select! {
+                () = future.as_mut() => {}
+                Ok(()) = &mut graceful_rx => {
+                    (inner.graceful)();
+                    future.await;
+                }
+            }
+        };
+        conn::Connection {
+            future: Box::pin(future),
+            graceful: Box::new(move || {
+                let _ = graceful_tx.send(());
+            }),
+        }
+    }
+}
+
+impl Port {
+    /// Serves one connection's requests, plain TCP or the TLS stream over it.
+    fn serve_io<I>(&self, io: I, control: fault::Control, conn: Arc<conn::Conn>) -> conn::Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let state = self.state.clone();
+        let admin = self.admin;
+        let io = TokioIo::new(io);
+        let handler = tower::service_fn(move |req| {
+            // Marks the connection busy (not idle, not silent) while the request lives.
+            let request = conn.request();
+            let (state, control) = (state.clone(), control.clone());
+            async move {
+                let _request = request;
+                if admin {
+                    lifecycle::handle_ops(state, req).await
+                } else {
+                    lifecycle::handle(state, control, req).await
+                }
+            }
+        });
+        let service =
+            TowerToHyperService::new(stack::layered(handler, self.state.metrics.panics.clone()));
+        let connection = self.builder.serve_connection(io, service).into_owned();
+        let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
+        let future = async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut graceful_rx = graceful_rx;
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                Ok(()) = &mut graceful_rx => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        };
+        conn::Connection {
+            future: Box::pin(future),
+            graceful: Box::new(move || {
+                let _ = graceful_tx.send(());
+            }),
+        }
     }
 }
 
@@ -304,38 +417,6 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
-}
-
-/// The next connection on `--tls-listen`, with the TLS side to handshake it; pending forever
-/// without one.
-async fn accept_tls(
-    tls: &Option<(TcpListener, Arc<tls::Tls>)>,
-) -> (
-    io::Result<(tokio::net::TcpStream, SocketAddr)>,
-    Option<Arc<tls::Tls>>,
-) {
-    match tls {
-        Some((listener, tls)) => (listener.accept().await, Some(tls.clone())),
-        None => std::future::pending().await,
-    }
-}
-
-/// Serves one connection's requests, plain TCP or the TLS stream over it, until it closes or
-/// the graceful shutdown closes it.
-async fn serve_connection<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    state: Arc<State>,
-    control: fault::Control,
-    watcher: Watcher,
-    io: I,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |req| lifecycle::handle(state.clone(), control.clone(), req));
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(error) = watcher.watch(connection.into_owned()).await {
-        tracing::debug!(%error, "connection ended with an error");
-    }
 }
 
 /// Reloads the profiles on every SIGHUP, without touching a connection.
@@ -354,31 +435,29 @@ async fn reload_on_sighup(state: Arc<State>) {
     }
 }
 
-/// The `--admin-listen` port: the ops routes only, one short connection at a time in practice
-/// (probes, scrapes). Stopped when shutdown starts; readiness is failing by then.
-async fn serve_admin(listener: TcpListener, state: Arc<State>) {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(admin = %addr, "serving the ops routes");
-    }
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "admin accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let handler_state = state.clone();
-        let service = service_fn(move |req| lifecycle::handle_ops(handler_state.clone(), req));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
+/// The `--admin-listen` port: the ops routes only, with the same clocks as the PG port and a
+/// small cap of its own ([`ADMIN_MAX_CONNECTIONS`]), so a flood of the PG port never reaches
+/// the probes. It serves until the server ends — through the drain, so readiness is seen
+/// failing.
+async fn serve_admin(
+    listener: TcpListener,
+    serve: Arc<Port>,
+    timers: conn::Timers,
+    metrics: Arc<Metrics>,
+) {
+    let tracker = Arc::new(conn::Tracker::new(ADMIN_MAX_CONNECTIONS));
+    // Never told to drain: the admin port lives until the process ends.
+    let (_never, draining) = watch::channel(false);
+    conn::accept_loop(
+        &listener,
+        &tracker,
+        serve,
+        timers,
+        &metrics,
+        &draining,
+        std::future::pending(),
+    )
+    .await;
 }
 
 /// Every 10 s, warns when answers ran late past their decided moment (p99 over

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::State;
 use super::fault::GazuaBody;
+use crate::api::Reply;
 
 const JSON: &str = "application/json";
 
@@ -22,11 +25,44 @@ pub fn is_ops(path: &str) -> bool {
     path == "/metrics" || path.starts_with("/__gazua/")
 }
 
-/// Answers an ops route.
-pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> {
+/// The port a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// `--listen`: the PG API, and the ops routes unless `--admin-listen` takes them.
+    Pg,
+    /// `--admin-listen`: the ops routes only.
+    Admin,
+}
+
+/// The ops route the PG port keeps when `--admin-listen` is set: load balancers probe the
+/// port they send traffic to, and liveness says nothing an attacker can use.
+const HEALTH: &str = "/__gazua/health";
+
+/// Answers an ops route (or the reply its body read ended in: too large, too slow).
+pub fn answer(
+    state: &State,
+    parts: &Parts,
+    body: Result<Bytes, Reply>,
+    port: Port,
+) -> Response<GazuaBody> {
+    let body = match body {
+        Ok(body) => body,
+        Err(reply) => return respond(reply.status, JSON, reply.body.to_vec()),
+    };
     let path = parts.uri.path();
     let get = parts.method == Method::GET || parts.method == Method::HEAD;
+    let elsewhere = port == Port::Pg && state.config.admin_listen.is_some() && path != HEALTH;
     let (status, content_type, body): (StatusCode, &'static str, Vec<u8>) = match path {
+        _ if elsewhere => (
+            StatusCode::NOT_FOUND,
+            JSON,
+            error(
+                "NOT_FOUND",
+                "the ops routes are served on the admin port (--admin-listen); this port serves the PG API and /__gazua/health",
+            ),
+        ),
+        #[cfg(test)]
+        "/__gazua/test/panic" => panic!("a test asked this handler to panic"),
         _ if !is_ops(path) => (
             StatusCode::NOT_FOUND,
             JSON,
@@ -35,7 +71,7 @@ pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> 
                 "this port serves the ops routes only; the PG API is on --listen",
             ),
         ),
-        "/__gazua/profile" if parts.method == Method::PUT => switch_profile(state, parts, body),
+        "/__gazua/profile" if parts.method == Method::PUT => switch_profile(state, parts, &body),
         _ if !get => (
             StatusCode::METHOD_NOT_ALLOWED,
             JSON,
@@ -45,14 +81,19 @@ pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> 
             ),
         ),
         "/__gazua/health" => (StatusCode::OK, JSON, br#"{"status":"UP"}"#.to_vec()),
-        "/__gazua/ready" if state.ready.load(Ordering::Relaxed) => {
-            (StatusCode::OK, JSON, br#"{"status":"READY"}"#.to_vec())
-        }
-        "/__gazua/ready" => (
+        "/__gazua/ready" if !state.ready.load(Ordering::Relaxed) => (
             StatusCode::SERVICE_UNAVAILABLE,
             JSON,
             br#"{"status":"DRAINING"}"#.to_vec(),
         ),
+        // A fleet's instance that cannot reach the shared ledger would answer only 503s: the
+        // load balancer should route around it until Redis is back.
+        "/__gazua/ready" if !state.api.ledger_healthy() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            JSON,
+            br#"{"status":"LEDGER_UNAVAILABLE"}"#.to_vec(),
+        ),
+        "/__gazua/ready" => (StatusCode::OK, JSON, br#"{"status":"READY"}"#.to_vec()),
         "/metrics" => {
             record_profile_info(state);
             (
@@ -72,6 +113,10 @@ pub fn answer(state: &State, parts: &Parts, body: &[u8]) -> Response<GazuaBody> 
             ),
         ),
     };
+    respond(status, content_type, body)
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<GazuaBody> {
     let mut response = Response::new(GazuaBody::full(body));
     *response.status_mut() = status;
     response
@@ -127,7 +172,9 @@ fn switch_profile(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer != Some(token.as_str()) {
+    // Constant time: how long the comparison takes says nothing about how much matched.
+    let matches = bearer.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.as_bytes())));
+    if !matches {
         return (
             StatusCode::UNAUTHORIZED,
             JSON,

@@ -253,6 +253,8 @@ pub struct Binary {
     pub addr: SocketAddr,
     /// The startup line ("serving"), as JSON.
     pub startup: serde_json::Value,
+    /// The `--admin-listen` address, when it was given one.
+    pub admin: Option<SocketAddr>,
     /// Every log line it wrote after "serving", as JSON.
     pub logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
@@ -277,6 +279,8 @@ impl Binary {
             }
         };
         let addr = startup["listen"].as_str().unwrap().parse().unwrap();
+        // `none` without --admin-listen.
+        let admin = startup["admin"].as_str().and_then(|a| a.parse().ok());
         // Keep draining its log so it never blocks on a full pipe.
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = logs.clone();
@@ -291,6 +295,7 @@ impl Binary {
             child,
             addr,
             startup,
+            admin,
             logs,
         }
     }
