@@ -245,8 +245,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_KEY_FROM", value_enum, default_value_t = KeyFromArg::None)]
     pub key_from: KeyFromArg,
 
-    /// Where payments are recorded: `memory` (per instance, bounded) or `stateless` (nothing
-    /// recorded; what a fleet behind a load balancer runs).
+    /// Where payments are recorded: `memory` (per instance, bounded), `stateless` (nothing
+    /// recorded) or `redis://[user:pass@]host:port[/db]` / `rediss://…` (TLS): one ledger
+    /// shared by a fleet.
     #[arg(long, env = "GAZUA_LEDGER", default_value = "memory", value_parser = parse_ledger)]
     pub ledger: LedgerKind,
 
@@ -258,6 +259,16 @@ pub struct ServeArgs {
     /// answer (the PG honours a key for 15 days).
     #[arg(long, env = "GAZUA_LEDGER_TTL", default_value = "15d", value_parser = parse_ttl)]
     pub ledger_ttl: Duration,
+
+    /// How long one call to the Redis ledger may take (a free in-flight slot, the connection
+    /// and the answer) before the request is answered 503 GAZUA_LEDGER_UNAVAILABLE.
+    #[arg(long, env = "GAZUA_LEDGER_TIMEOUT", default_value = "1s", value_parser = parse_ledger_timeout)]
+    pub ledger_timeout: Duration,
+
+    /// A PEM file of the CAs that sign a `rediss://` Redis's certificate (a private CA);
+    /// without it the bundled web roots (Mozilla's, as ElastiCache's certificates chain to).
+    #[arg(long, env = "GAZUA_LEDGER_CA", value_name = "FILE")]
+    pub ledger_ca: Option<PathBuf>,
 
     /// Check the Basic-auth secret key against this value (otherwise only its format).
     #[arg(long, env = "GAZUA_SECRET_KEY", hide_env_values = true)]
@@ -439,15 +450,28 @@ fn parse_ledger(text: &str) -> Result<LedgerKind, String> {
     match text {
         "memory" => Ok(LedgerKind::Memory),
         "stateless" => Ok(LedgerKind::Stateless),
-        t if t.starts_with("rediss://") => Err(format!(
-            "'{t}': TLS to redis (rediss://) is not built in; reach redis over plain redis:// \
-             (or through a TLS tunnel such as stunnel)"
+        // The certificate is always checked: trust a private CA with --ledger-ca instead.
+        t if t.starts_with("rediss://") && t.contains('#') => Err(format!(
+            "'{t}': a fragment such as #insecure is not accepted (the certificate is always \
+             checked; trust a private CA with --ledger-ca FILE); expected \
+             rediss://[user:pass@]host:port[/db]"
         )),
-        t if t.starts_with("redis://") => redis::Client::open(t)
+        t if t.starts_with("redis://") || t.starts_with("rediss://") => redis::Client::open(t)
             .map(|_| LedgerKind::Redis { url: t.to_owned() })
-            .map_err(|e| format!("'{t}': {e}; expected redis://[user:pass@]host:port[/db]")),
+            .map_err(|e| format!("'{t}': {e}; expected redis[s]://[user:pass@]host:port[/db]")),
         t => Err(format!(
-            "'{t}': expected memory, stateless or redis://[user:pass@]host:port[/db]"
+            "'{t}': expected memory, stateless, redis://[user:pass@]host:port[/db] or rediss://… \
+             (TLS)"
+        )),
+    }
+}
+
+/// `--ledger-timeout`: above zero (a zero timeout would fail every call).
+fn parse_ledger_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(timeout) if !timeout.is_zero() => Ok(timeout),
+        _ => Err(format!(
+            "'{text}': expected a duration above zero such as 1s, 250ms or 2.5s"
         )),
     }
 }
@@ -526,6 +550,8 @@ impl ServeArgs {
             ledger: self.ledger,
             ledger_capacity: self.ledger_capacity,
             ledger_ttl: self.ledger_ttl,
+            ledger_timeout: self.ledger_timeout,
+            ledger_ca: self.ledger_ca,
             secret_key: self.secret_key,
             log_format: match self.log_format {
                 LogFormatArg::Text => LogFormat::Text,

@@ -23,7 +23,7 @@ pub enum LedgerKind {
     Memory,
     /// Nothing recorded: every request judged on its own; minted keys still decode.
     Stateless,
-    /// Shared by a fleet on Redis: `redis://[user:pass@]host:port[/db]`.
+    /// Shared by a fleet on Redis: `redis://[user:pass@]host:port[/db]`, or `rediss://…` (TLS).
     Redis { url: String },
 }
 
@@ -107,6 +107,11 @@ pub struct Config {
     pub ledger_capacity: usize,
     /// `--ledger-ttl`: how long the Redis ledger keeps a payment or a stored answer.
     pub ledger_ttl: Duration,
+    /// `--ledger-timeout`: how long one Redis ledger call may take before the request is a 503.
+    pub ledger_timeout: Duration,
+    /// `--ledger-ca`: a PEM file of the CAs a `rediss://` ledger's certificate is checked
+    /// against, instead of the bundled web roots.
+    pub ledger_ca: Option<PathBuf>,
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub access_log: bool,
@@ -148,6 +153,8 @@ impl Config {
             ledger: LedgerKind::Memory,
             ledger_capacity: crate::api::DEFAULT_LEDGER_CAPACITY,
             ledger_ttl: crate::api::redis_ledger::DEFAULT_TTL,
+            ledger_timeout: crate::api::redis_ledger::DEFAULT_TIMEOUT,
+            ledger_ca: None,
             secret_key: None,
             log_format: LogFormat::Text,
             access_log: false,

@@ -14,7 +14,8 @@
 //! - [`profile`] — profile files → a compiled [`profile::Plan`]: per-route defaults, rules,
 //!   schedule phases, virtual capacity, rate limit, custom routes; the shipped profiles.
 //! - [`engine`] — `decide()`: route + directives + profile + RNG → [`engine::Decision`].
-//! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors.
+//! - [`api`] — the PG routes: validation, lifecycle, rendering of payment objects and errors;
+//!   the checkout window a created payment's `checkout.url` serves.
 //! - [`report`] — what the client received, described once: `X-Gazua-Decision`, the access
 //!   log and the delivered-answer metrics all read one [`report::Delivered`].
 //! - [`codes`] — the PG's error-code catalog.

@@ -44,8 +44,9 @@ fn a_bad_expression_or_flag_is_refused_with_what_was_expected() {
     let out = gazua(&["--ledger", "mysql://127.0.0.1:3306"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("expected memory, stateless or redis://[user:pass@]host:port[/db]")
+        String::from_utf8_lossy(&out.stderr).contains(
+            "expected memory, stateless, redis://[user:pass@]host:port[/db] or rediss://"
+        )
     );
     let out = gazua(&["--outcome", "97% approved, 5% declined"]);
     assert!(!out.status.success(), "weights over 100% are refused");

@@ -1,6 +1,7 @@
 //! The shared ledger on a real `redis-server` (started here on a free port, stopped after):
 //! three real Gazua processes behave as one PG, concurrent changes never overspend, and a
-//! stopped Redis is a 503 that heals by itself.
+//! stopped Redis is a 503 that heals by itself; `rediss://` reaches a TLS-only Redis whose
+//! certificate a CA of the test's own signed.
 //!
 //! These tests need `redis-server` on the PATH (.ci/run installs it); without it they fail.
 
@@ -8,6 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,30 +24,61 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Redis::on(port)
+        Redis::on(free_port())
     }
 
     /// On a given port (a restart keeps the port, as a restarted Redis service does).
     fn on(port: u16) -> Redis {
+        let mut redis = Redis::spawn(port, &["--port", &port.to_string()]);
+        redis.wait_until(|redis| redis.pong());
+        redis
+    }
+
+    /// TLS only (`--port 0`), on a free port, presenting `certificates`' server certificate.
+    fn start_tls(certificates: &Certificates) -> Redis {
+        let port = free_port();
+        let path = |p: &Path| p.to_str().unwrap().to_owned();
+        let mut redis = Redis::spawn(
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &path(&certificates.server_cert),
+                "--tls-key-file",
+                &path(&certificates.server_key),
+                "--tls-ca-cert-file",
+                &path(&certificates.ca),
+                "--tls-auth-clients",
+                "no",
+            ],
+        );
+        // Nothing answers plain text there: it is up once the port accepts.
+        redis.wait_until(|redis| TcpStream::connect(("127.0.0.1", redis.port)).is_ok());
+        redis
+    }
+
+    fn spawn(port: u16, listen: &[&str]) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(listen)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
-        let redis = Redis { port, child };
+        Redis { port, child }
+    }
+
+    fn wait_until(&mut self, up: impl Fn(&Redis) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.pong() {
+        while !up(self) {
+            let exited = self.child.try_wait().unwrap();
+            assert!(exited.is_none(), "redis-server exited: {exited:?}");
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        redis
     }
 
     fn url(&self) -> String {
@@ -88,6 +121,53 @@ impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CA of the test's own and a server certificate it signed for `127.0.0.1` and `localhost`,
+/// written as PEM files into a temporary folder.
+struct Certificates {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn new() -> Certificates {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "gazua test ca");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        Certificates {
+            ca: write("ca.pem", ca.pem()),
+            server_cert: write("server.pem", server.pem()),
+            server_key: write("server.key", server_key.serialize_pem()),
+            _dir: dir,
+        }
     }
 }
 
@@ -293,7 +373,8 @@ async fn concurrent_changes_over_three_instances_never_overspend() {
 async fn a_stopped_redis_is_a_prompt_503_and_answers_resume_when_it_is_back() {
     let redis = Redis::start();
     let port = redis.port;
-    let gazua = Binary::start(&["--profile", "happy", "--ledger", &redis.url()]);
+    let args = ["--profile", "happy", "--ledger", &redis.url()];
+    let gazua = Binary::start(&[&args[..], &["--ledger-timeout", "300ms"]].concat());
     let addr = gazua.addr;
     let fresh = |n: u32| confirm_body(&format!("pk_fault_{n}"), &format!("order-fault-{n}"), 1000);
     let ready = || async move { get(addr, "/__gazua/ready").await.status };
@@ -306,15 +387,23 @@ async fn a_stopped_redis_is_a_prompt_503_and_answers_resume_when_it_is_back() {
     );
     assert_eq!(ready().await, StatusCode::OK);
 
-    // Frozen (accepts nothing, answers nothing): the call times out, the answer is a 503.
+    // Frozen (accepts nothing, answers nothing): the call times out after --ledger-timeout
+    // (300 ms), the answer is a 503 saying so. Under a second: the default timeout (1 s)
+    // could not have answered that soon.
     redis.signal("-STOP");
     let started = Instant::now();
     let frozen = post(addr, "/v1/payments/confirm", &[], &fresh(2)).await;
     let took = started.elapsed();
     assert_eq!(frozen.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(code(&frozen), "GAZUA_LEDGER_UNAVAILABLE");
-    assert!(frozen.json()["message"].as_str().unwrap().contains("redis"));
-    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    let message = frozen.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("redis"), "{message}");
+    assert!(message.contains("within 300 ms"), "{message}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "answered after {took:?}"
+    );
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
     assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
     redis.signal("-CONT");
 
@@ -371,9 +460,9 @@ async fn a_stopped_redis_is_a_prompt_503_and_answers_resume_when_it_is_back() {
 #[test]
 fn a_bad_redis_url_is_refused_with_what_was_expected() {
     for (url, expected) in [
-        ("redis://", "expected redis://"),
-        ("rediss://cache:6380", "tls"),
-        ("mysql://db", "expected memory, stateless or redis://"),
+        ("redis://", "expected redis[s]://"),
+        ("rediss://cache:6380/#insecure", "--ledger-ca"),
+        ("mysql://db", "expected memory, stateless, redis://"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_gazua"))
             .args(["--ledger", url])
@@ -383,6 +472,96 @@ fn a_bad_redis_url_is_refused_with_what_was_expected() {
         assert!(!out.status.success(), "{url} accepted");
         assert!(stderr.contains(expected), "{url}: {stderr}");
     }
+}
+
+#[test]
+fn bad_ledger_tls_and_timeout_flags_are_refused_with_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let tls = "rediss://127.0.0.1:6380";
+    for (args, expected) in [
+        (
+            vec!["--ledger", tls, "--ledger-ca", not_pem],
+            "expected pem",
+        ),
+        (vec!["--ledger", tls, "--ledger-ca", missing], "cannot read"),
+        (
+            vec!["--ledger", "redis://127.0.0.1:6379", "--ledger-ca", not_pem],
+            "is for a rediss:// (tls) ledger",
+        ),
+        (vec!["--ledger-timeout", "0"], "above zero"),
+        (vec!["--ledger-timeout", "soon"], "above zero"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gazua"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+/// `rediss://` to a TLS-only Redis (no plain port) whose certificate a private CA signed:
+/// trusted through `--ledger-ca`, the lifecycle is shared over TLS (a confirm on A, the second
+/// one refused on B); without it the certificate is refused, never used unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_reaches_a_tls_redis_trusted_through_the_ledger_ca() {
+    let certificates = Certificates::new();
+    let redis = Redis::start_tls(&certificates);
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let ca = certificates.ca.to_str().unwrap();
+    let args = ["--profile", "happy", "--ledger", &url, "--ledger-ca", ca];
+    let (a, b) = (Binary::start(&args), Binary::start(&args));
+
+    let body = confirm_body("pk_tls_1", "order-tls-1", 7000);
+    let confirmed = post(a.addr, "/v1/payments/confirm", &[], &body).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    assert_eq!(confirmed.json()["status"], "DONE");
+    let again = post(b.addr, "/v1/payments/confirm", &[], &body).await;
+    assert_eq!(
+        (again.status, code(&again).as_str()),
+        (StatusCode::BAD_REQUEST, "ALREADY_PROCESSED_PAYMENT")
+    );
+    let found = get(b.addr, "/v1/payments/orders/order-tls-1").await;
+    assert_eq!(found.json()["paymentKey"], "pk_tls_1");
+    assert_eq!(get(a.addr, "/__gazua/ready").await.status, StatusCode::OK);
+
+    // The same Redis without --ledger-ca: the test CA is no web root, so no call gets through.
+    let untrusting = Binary::start(&["--profile", "happy", "--ledger", &url]);
+    let body = confirm_body("pk_tls_2", "order-tls-2", 7000);
+    let refused = post(untrusting.addr, "/v1/payments/confirm", &[], &body).await;
+    assert_eq!(
+        (refused.status, code(&refused).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "GAZUA_LEDGER_UNAVAILABLE")
+    );
+    let ready = get(untrusting.addr, "/__gazua/ready").await.status;
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    // Why, once the health check's own connection attempt has been refused: in the answer's
+    // message and in the log.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let refused = post(untrusting.addr, "/v1/payments/confirm", &[], &body).await;
+        assert_eq!(code(&refused), "GAZUA_LEDGER_UNAVAILABLE");
+        let message = refused.json()["message"].as_str().unwrap().to_lowercase();
+        if message.contains("certificate") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never said why: {message}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs = untrusting.logs.lock().unwrap();
+    let said = logs.iter().find(|l| l["message"] == "ledger unreachable");
+    let said = said.expect("the refused certificate is logged");
+    assert!(
+        said["error"].as_str().unwrap().contains("certificate"),
+        "{said}"
+    );
 }
 
 /// The Redis memory per payment the README states (0.75 KB; 1.9 KB with an Idempotency-Key

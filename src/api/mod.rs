@@ -13,6 +13,7 @@
 //!   awaited, and its failure is a 503 `GAZUA_LEDGER_UNAVAILABLE`.
 //! - `keys` — minted, signed, self-describing `paymentKey`s and `billingKey`s.
 //! - `render` — the Payment and billing objects, serialized straight from the record.
+//! - `checkout` — the checkout window a `checkout.url` serves, and its redirects.
 //!
 //! # Keys an instance has not seen
 //!
@@ -25,6 +26,7 @@
 //! key Gazua did not mint is known only where it was recorded; elsewhere it is
 //! `NOT_FOUND_PAYMENT` (a confirm of one creates the payment, as the PG would have at checkout).
 
+pub mod checkout;
 mod custom;
 mod input;
 pub mod keys;
@@ -269,6 +271,18 @@ impl Api {
     fn key_tag(&self, key: &str) -> Option<Result<Directives, DirectiveError>> {
         let tag = self.mint.read_payment(key)?.tag?;
         Some(parse_tag_text(&tag).map_err(|e| e.within("paymentKey tag")))
+    }
+
+    /// The checkout window for `key` (see [`checkout`]): a page, or where the browser goes.
+    pub fn checkout<R: rand::Rng + ?Sized>(
+        &self,
+        key: &str,
+        query: &str,
+        lang: Lang,
+        max_latency: std::time::Duration,
+        rng: &mut R,
+    ) -> checkout::Page {
+        checkout::answer(&self.mint, key, query, lang, max_latency, rng)
     }
 
     /// Whether the ledger can serve now (readiness fails while a shared one is unreachable).

@@ -20,13 +20,22 @@
 //!
 //! # Failure
 //!
-//! Every call is bounded by [`LEDGER_TIMEOUT`] (waiting for an in-flight slot included), so a
-//! slow or stopped Redis turns into a 503 `GAZUA_LEDGER_UNAVAILABLE`, never a hang. The
-//! connection manager reconnects by itself with backoff; a ping every
-//! [`HEALTH_INTERVAL`] keeps readiness true to Redis's state.
+//! Every call is bounded by `--ledger-timeout` ([`DEFAULT_TIMEOUT`]; waiting for an in-flight
+//! slot included), so a slow or stopped Redis turns into a 503 `GAZUA_LEDGER_UNAVAILABLE`,
+//! never a hang. The connection manager reconnects by itself with backoff; a ping every
+//! [`HEALTH_INTERVAL`] keeps readiness true to Redis's state, and while Redis is unreachable
+//! one direct connection attempt per ping says why (a 503's message and the log carry it).
+//!
+//! # TLS (`rediss://`)
+//!
+//! rustls with the ring provider (it builds with a C compiler alone, no cmake or nasm). The
+//! server's certificate and name are always checked, against `--ledger-ca` when given (a
+//! private CA), else against the bundled web roots: the release image is `FROM scratch`, with
+//! no system trust store, and managed Redis (ElastiCache) certificates chain to those roots.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -36,6 +45,8 @@ use http::StatusCode;
 use prometheus::{Histogram, IntCounter};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -45,10 +56,10 @@ use super::render;
 use crate::codes::{self, CodeKind};
 use crate::directive::CodeName;
 
-/// How long one ledger call may take before the request is answered 503. A Redis next to
-/// Gazua answers in well under a millisecond; a second covers a loaded one's hiccups while
-/// staying far below the timeouts of the clients under test.
-pub const LEDGER_TIMEOUT: Duration = Duration::from_secs(1);
+/// The default `--ledger-timeout`: how long one ledger call may take before the request is
+/// answered 503. A Redis next to Gazua answers in well under a millisecond; a second covers a
+/// loaded one's hiccups while staying far below the timeouts of the clients under test.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often readiness asks Redis whether it is there.
 pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -117,8 +128,22 @@ pub struct LedgerMetrics {
     pub unavailable: IntCounter,
 }
 
+/// How the Redis ledger is reached and kept (`--ledger-ttl`, `--ledger-timeout`, `--ledger-ca`).
+pub struct RedisOptions<'a> {
+    pub ttl: Duration,
+    pub timeout: Duration,
+    pub ca: Option<&'a Path>,
+}
+
 pub struct RedisLedger {
     conn: ConnectionManager,
+    /// For a direct connection attempt that says why Redis cannot be reached (the connection
+    /// manager retries forever and only ever reports a timeout).
+    client: redis::Client,
+    /// What the last such attempt said (a refused certificate, a refused connection), added to
+    /// a timeout's message until a call succeeds again.
+    cause: std::sync::Mutex<Option<String>>,
+    timeout: Duration,
     cas: Script,
     reserve: Script,
     release: Script,
@@ -133,26 +158,30 @@ impl RedisLedger {
     /// Must be called inside the tokio runtime (it starts the health task).
     pub fn start(
         url: &str,
-        ttl: Duration,
+        options: RedisOptions<'_>,
         metrics: LedgerMetrics,
     ) -> Result<Arc<RedisLedger>, String> {
-        let client = redis::Client::open(url).map_err(|e| describe_url_error(url, &e))?;
+        let client = client(url, options.ca)?;
+        let timeout = options.timeout;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(LEDGER_TIMEOUT))
-            .set_response_timeout(Some(LEDGER_TIMEOUT))
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2))
             .set_number_of_retries(usize::MAX)
             .set_pipeline_buffer_size(MAX_IN_FLIGHT);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| format!("redis ledger at {}: {e}", redacted(url)))?;
         let ledger = Arc::new(RedisLedger {
             conn,
+            client,
+            cause: std::sync::Mutex::new(None),
+            timeout,
             cas: Script::new(CAS),
             reserve: Script::new(RESERVE),
             release: Script::new(RELEASE),
             slots: Semaphore::new(MAX_IN_FLIGHT),
-            ttl_secs: ttl.as_secs().max(1),
+            ttl_secs: options.ttl.as_secs().max(1),
             healthy: AtomicBool::new(false),
             metrics,
         });
@@ -172,7 +201,7 @@ impl RedisLedger {
         F: Future<Output = redis::RedisResult<T>>,
     {
         let started = Instant::now();
-        let result = tokio::time::timeout(LEDGER_TIMEOUT, async {
+        let result = tokio::time::timeout(self.timeout, async {
             let _slot = self.slots.acquire().await.expect("never closed");
             run(self.conn.clone()).await
         })
@@ -182,11 +211,13 @@ impl RedisLedger {
             .observe(started.elapsed().as_secs_f64());
         let failure = match result {
             Ok(Ok(value)) => {
-                self.healthy.store(true, Ordering::Relaxed);
+                if !self.healthy.swap(true, Ordering::Relaxed) {
+                    *self.cause.lock().expect("never poisoned") = None;
+                }
                 return Ok(value);
             }
-            Ok(Err(e)) if e.is_timeout() => timed_out(),
-            Err(_) => timed_out(),
+            Ok(Err(e)) if e.is_timeout() => self.timed_out(),
+            Err(_) => self.timed_out(),
             Ok(Err(e)) => format!("the shared ledger (redis) is unavailable: {e}"),
         };
         if failure.contains("did not answer") {
@@ -305,6 +336,33 @@ impl RedisLedger {
             .await;
     }
 
+    fn timed_out(&self) -> String {
+        let waited = format!(
+            "the shared ledger (redis) did not answer within {} ms",
+            self.timeout.as_millis()
+        );
+        match &*self.cause.lock().expect("never poisoned") {
+            Some(cause) => format!("{waited}; the last connection attempt said: {cause}"),
+            None => waited,
+        }
+    }
+
+    /// One direct connection attempt, for why Redis cannot be reached; logged when it changes.
+    async fn probe(&self) {
+        let attempt =
+            tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
+                .await;
+        let Ok(Err(e)) = attempt else {
+            return;
+        };
+        let cause = e.to_string();
+        let mut kept = self.cause.lock().expect("never poisoned");
+        if kept.as_deref() != Some(&cause) {
+            tracing::warn!(error = %cause, "ledger unreachable");
+            *kept = Some(cause);
+        }
+    }
+
     async fn ping(&self) -> Result<(), LedgerDown> {
         self.call(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
             .await
@@ -312,11 +370,44 @@ impl RedisLedger {
     }
 }
 
-fn timed_out() -> String {
-    format!(
-        "the shared ledger (redis) did not answer within {} ms",
-        LEDGER_TIMEOUT.as_millis()
-    )
+/// The client for `url`; a `rediss://` one trusts the CAs of `ca` when given.
+fn client(url: &str, ca: Option<&Path>) -> Result<redis::Client, String> {
+    let tls = url.starts_with("rediss://");
+    let Some(ca) = ca else {
+        if tls {
+            install_ring();
+        }
+        return redis::Client::open(url).map_err(|e| describe_url_error(url, &e));
+    };
+    if !tls {
+        return Err(format!(
+            "--ledger-ca '{}' is for a rediss:// (TLS) ledger, and the ledger is '{}'",
+            ca.display(),
+            redacted(url)
+        ));
+    }
+    let pem = std::fs::read(ca)
+        .map_err(|e| format!("--ledger-ca '{}': cannot read it ({e})", ca.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>();
+    if !certificates.is_ok_and(|c| !c.is_empty()) {
+        return Err(format!(
+            "--ledger-ca '{}': expected PEM certificates (-----BEGIN CERTIFICATE-----)",
+            ca.display()
+        ));
+    }
+    install_ring();
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    redis::Client::build_with_tls(url, certificates).map_err(|e| describe_url_error(url, &e))
+}
+
+/// The redis crate builds its TLS settings on rustls's process-wide provider: ring, named here
+/// so that no other crate's rustls features can make the choice ambiguous. Installed once; a
+/// provider installed before (the same ring) stays.
+fn install_ring() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Pings while the ledger lives, so readiness recovers by itself when Redis is back (the
@@ -335,6 +426,9 @@ async fn watch_health(ledger: Weak<RedisLedger>) {
             (true, Err(e)) => tracing::warn!(error = %e, "ledger unavailable"),
             (false, Ok(())) => tracing::info!("ledger reachable"),
             _ => {}
+        }
+        if !ledger.healthy() {
+            ledger.probe().await;
         }
     }
 }
@@ -361,7 +455,7 @@ fn redacted(url: &str) -> String {
 
 fn describe_url_error(url: &str, error: &redis::RedisError) -> String {
     format!(
-        "'{}': not a usable redis url ({error}); expected redis://[user:pass@]host:port[/db]",
+        "'{}': not a usable redis url ({error}); expected redis[s]://[user:pass@]host:port[/db]",
         redacted(url)
     )
 }

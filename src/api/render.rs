@@ -17,8 +17,8 @@ use crate::directive::CodeName;
 pub const MID: &str = "gazuapay";
 /// The Payment object version rendered (reference §1.7).
 pub const VERSION: &str = "2022-11-16";
-/// Where checkout and receipt URLs point: the real PG's hosts, since Gazua serves neither
-/// page; a SUT only stores these.
+/// Where receipt URLs (and checkout URLs outside the create answer) point: the real PG's
+/// hosts; a SUT only stores these. The create answer's `checkout.url` is Gazua's own window.
 const API_HOST: &str = "https://api.tosspayments.com";
 const RECEIPT_HOST: &str = "https://dashboard.tosspayments.com";
 
@@ -225,13 +225,19 @@ struct Url<'a>(UrlKind<'a>);
 
 enum UrlKind<'a> {
     Checkout(&'a str),
-    Receipt { key: &'a str, at: i64 },
+    /// A URL made elsewhere: the create answer's own checkout window.
+    Given(&'a str),
+    Receipt {
+        key: &'a str,
+        at: i64,
+    },
 }
 
 impl fmt::Display for Url<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             UrlKind::Checkout(key) => write!(f, "{API_HOST}/v1/payments/{key}/checkout"),
+            UrlKind::Given(url) => f.write_str(url),
             UrlKind::Receipt { key, at } => {
                 let kst = Kst(at).bytes();
                 let mut id = *b"tgaz0000000000000000000";
@@ -394,6 +400,11 @@ struct PaymentJson<'a> {
 
 /// The JSON of `p` as the PG renders it.
 pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
+    payment_with_checkout(p, lang, None)
+}
+
+/// The JSON of `p` with `checkout` as its `checkout.url` (else the PG-style bare URL).
+pub fn payment_with_checkout(p: &Payment, lang: Lang, checkout: Option<&str>) -> Vec<u8> {
     let key = p.key();
     let approved = p.status.approved();
     let card = CardFacts::of(key);
@@ -453,7 +464,7 @@ pub fn payment(p: &Payment, lang: Lang) -> Vec<u8> {
             })),
         }),
         checkout: (!p.billing).then_some(UrlObject {
-            url: Collect(Url(UrlKind::Checkout(key))),
+            url: Collect(Url(checkout.map_or(UrlKind::Checkout(key), UrlKind::Given))),
         }),
         currency: "KRW",
         total_amount: p.total,

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::checkout;
 use super::input::{self, Loose, Problem};
 use super::keys::{self, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
@@ -211,6 +212,15 @@ impl Cx<'_> {
         ok(render::payment(p, self.lang))
     }
 
+    /// A 200 with the created payment, whose `checkout.url` is Gazua's own window. (A replay
+    /// of it by `Idempotency-Key` renders the stored payment, with the PG-style URL.)
+    fn show_created(&self, p: &Payment, checkout: &str) -> Reply {
+        if self.keep {
+            *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+        }
+        ok(render::payment_with_checkout(p, self.lang, Some(checkout)))
+    }
+
     fn approved(&self) -> bool {
         matches!(self.outcome, Outcome::Approved | Outcome::Lost(_))
     }
@@ -222,8 +232,8 @@ impl Cx<'_> {
         let amount = input::amount("amount", body.amount)?;
         let order_id = input::order_id(body.order_id)?;
         let order_name = input::text("orderName", body.order_name, 100)?;
-        input::text("successUrl", body.success_url, 1000)?;
-        input::text("failUrl", body.fail_url, 1000)?;
+        let success_url = input::text("successUrl", body.success_url, 1000)?;
+        let fail_url = input::text("failUrl", body.fail_url, 1000)?;
         let customer_name = input::optional_text("customerName", body.customer_name, 100)?;
         if let Outcome::Declined(_) | Outcome::Error(_) = self.outcome {
             return Ok(outcome_reply(Route::Create, self.outcome, self.lang));
@@ -244,12 +254,19 @@ impl Cx<'_> {
             .mint
             .mint_payment(&minted)
             .map_err(|e| Problem::TagTooLong(e.room))?;
+        let checkout = checkout::url(
+            &self.api.mint,
+            &own_base(self.req.headers),
+            &key,
+            &success_url,
+            &fail_url,
+        );
         let mut reply = None;
         self.api
             .ledger
             .modify(&key, &mut |slot| {
                 let p = Payment::new(&key, &order_id, Some(&order_name), amount, self.now);
-                reply = Some(self.show(&p));
+                reply = Some(self.show_created(&p, &checkout));
                 *slot = Some(p);
             })
             .await?;
@@ -585,4 +602,22 @@ fn declined_code(code: &CodeRef) -> CodeName {
     code.code
         .clone()
         .unwrap_or(CodeName::Known(known("REJECT_CARD_PAYMENT")))
+}
+
+/// Gazua's own address as the client reached it (`http://` + `Host`), where the checkout
+/// window is served; the PG's host when the request names none fit for a URL.
+fn own_base(headers: &http::HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        });
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => "https://api.tosspayments.com".to_owned(),
+    }
 }

@@ -50,6 +50,11 @@ pub async fn handle(state: Arc<State>, control: Control, req: Request<Incoming>)
         let body = read_body(&state, body, &parts, arrival).await?;
         return Ok(ops::answer(&state, &parts, body, ops::Port::Pg));
     }
+    // The checkout window is a page for a browser, not a PG API call: no directives of its
+    // own beyond the key's, not counted as an API route.
+    if let Some(key) = api::checkout::key_of(parts.uri.path()) {
+        return Ok(checkout(&state, &parts, &key, arrival).await);
+    }
     let target = route::route(&parts.method, parts.uri.path());
 
     // Bad input found before deciding is answered at once, as what it is.
@@ -302,6 +307,56 @@ async fn deliver(
             .insert(header::ALLOW, HeaderValue::from_static(route.method()));
     }
     Ok(response)
+}
+
+/// `GET /v1/payments/{paymentKey}/checkout`: the page, or — after the decided latency — the
+/// 303 to the merchant's `successUrl` or `failUrl`.
+async fn checkout(
+    state: &State,
+    parts: &Parts,
+    key: &str,
+    arrival: Instant,
+) -> Response<GazuaBody> {
+    let lang = Lang::from_headers(&parts.headers);
+    let page = if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
+        let mut rng = state.engine.keyed_rng(Route::Confirm, key);
+        let query = parts.uri.query().unwrap_or("");
+        state
+            .api
+            .checkout(key, query, lang, state.config.max_latency, &mut rng)
+    } else {
+        api::checkout::method_not_allowed()
+    };
+    let mut response = match page {
+        api::checkout::Page::Html { status, body } => {
+            let mut response = Response::new(GazuaBody::full(body));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        api::checkout::Page::Redirect { location, wait } => {
+            wait_until(state, arrival + wait).await;
+            let mut response = Response::new(GazuaBody::full(Bytes::new()));
+            *response.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(value) = HeaderValue::try_from(location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+    };
+    // Each press is its own decision: the browser must not reuse a page or a redirect.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    response
 }
 
 /// Sleeps until `at` on the server's precise timer (no thread held; never before `at`), or

@@ -29,7 +29,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::api::redis_ledger::RedisLedger;
+use crate::api::redis_ledger::{RedisLedger, RedisOptions};
 use crate::api::{Api, ApiSettings, LedgerChoice};
 use crate::config::{Config, LedgerKind};
 use crate::engine::Engine;
@@ -126,8 +126,16 @@ impl Server {
                 },
                 LedgerKind::Stateless => LedgerChoice::Stateless,
                 LedgerKind::Redis { url } => LedgerChoice::Redis(
-                    RedisLedger::start(url, config.ledger_ttl, metrics.ledger.clone())
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                    RedisLedger::start(
+                        url,
+                        RedisOptions {
+                            ttl: config.ledger_ttl,
+                            timeout: config.ledger_timeout,
+                            ca: config.ledger_ca.as_deref(),
+                        },
+                        metrics.ledger.clone(),
+                    )
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
                 ),
             },
         });
