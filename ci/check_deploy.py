@@ -33,6 +33,8 @@ KNOWN_ENV = {
     "GAZUA_MAX_BODY", "GAZUA_SHUTDOWN_GRACE", "GAZUA_IDLE_TIMEOUT", "GAZUA_LEDGER",
     "GAZUA_LEDGER_CAPACITY", "GAZUA_LEDGER_TTL", "GAZUA_KEY_FROM", "GAZUA_SECRET_KEY", "GAZUA_SCHEDULE_START",
     "GAZUA_ADMIN_TOKEN", "GAZUA_LOG_FORMAT", "GAZUA_ACCESS_LOG", "GAZUA_WORKERS",
+    "GAZUA_TLS_LISTEN", "GAZUA_TLS_CERT", "GAZUA_TLS_KEY", "GAZUA_TLS_SELF_SIGNED", "GAZUA_TLS_NAME",
+    "GAZUA_TLS_WRITE_CA",
 }
 DEFAULTS = {"GAZUA_SHUTDOWN_GRACE": "25s", "GAZUA_MAX_LATENCY": "60s", "GAZUA_IDLE_TIMEOUT": "90s"}
 
@@ -141,6 +143,14 @@ def kubernetes(build_env):
           and int(ann.get("prometheus.io/port", 0)) == ports.get("http"),
           "k8s Deployment: prometheus.io scrape annotations point at /metrics on the http port")
 
+    # HTTPS: the port gazua serves TLS on is the container's https port, the certificate files
+    # come from a mounted Secret, and the Service exposes them.
+    tls_port = int(str(env.get("GAZUA_TLS_LISTEN", "0.0.0.0:0")).rsplit(":", 1)[1])
+    check(tls_port == ports.get("https"), "k8s Deployment: GAZUA_TLS_LISTEN port is the https port", str(ports))
+    secret_vols = {v["name"] for v in pod.get("volumes", []) if v.get("secret", {}).get("secretName")}
+    mounts = [m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] in secret_vols]
+    check(all(any(str(env.get(k, "")).startswith(m + "/") for m in mounts) for k in ("GAZUA_TLS_CERT", "GAZUA_TLS_KEY")),
+          "k8s Deployment: GAZUA_TLS_CERT and GAZUA_TLS_KEY are files of a mounted Secret")
     check(subset(svc["spec"]["selector"], pod_labels), "k8s Service: selector matches the pod labels")
     svc_ports = {p.get("name"): p for p in svc["spec"]["ports"]}
     check("http" in svc_ports and svc_ports["http"].get("targetPort") in ("http", 8080),
@@ -268,6 +278,13 @@ def compose(build_env):
     hap = open(os.path.join(COMPOSE, "haproxy.cfg")).read()
     check("server-template" in hap and "gazua:8080" in hap, "compose haproxy: discovers every replica by DNS")
     check("/__gazua/ready" in hap, "compose haproxy: health-checks /__gazua/ready")
+    tls_port = str(env.get("GAZUA_TLS_LISTEN", "")).rsplit(":", 1)[-1]
+    check(tls_port in [str(p) for p in g.get("expose", [])] and f"gazua:{tls_port}" in hap
+          and re.search(r"mode tcp", hap) is not None,
+          "compose: gazua serves HTTPS and haproxy passes it through (mode tcp)")
+    vols = {v.split(":")[1]: v.split(":")[0] for v in g.get("volumes", [])}
+    check(any(str(env.get("GAZUA_TLS_CERT", "")).startswith(m + "/") for m in vols)
+          and "certs" in svcs, "compose: the certificate comes from the certs service's volume")
     ts = re.search(r"timeout server\s+(\S+)", hap)
     check(ts and seconds(ts.group(1)) > seconds(env.get("GAZUA_MAX_LATENCY", DEFAULTS["GAZUA_MAX_LATENCY"])),
           "compose haproxy: server timeout above the longest injected latency")

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, KeyFrom, LedgerKind, LogFormat};
+use crate::config::{Config, KeyFrom, LedgerKind, LogFormat, TlsIdentity, TlsSettings};
 use crate::directive::{Directives, Fault, Latency, Mix, Outcome, parse_duration};
 
 /// Gazua PAY: a mock payment gateway for load tests. Every answer and every delay is directed
@@ -114,6 +114,47 @@ pub struct ServeArgs {
     /// interfaces), or NAME:PORT (resolved at start).
     #[arg(long, env = "GAZUA_LISTEN", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
     pub listen: SocketAddr,
+
+    /// Serve the same routes over HTTPS on this address too (needs --tls-cert/--tls-key or
+    /// --tls-self-signed); written like --listen. ALPN offers h2 and http/1.1.
+    #[arg(long, env = "GAZUA_TLS_LISTEN", requires = "tls_identity", value_parser = parse_listen)]
+    pub tls_listen: Option<SocketAddr>,
+
+    /// The HTTPS certificate chain (PEM, leaf first); read again on SIGHUP.
+    #[arg(
+        long,
+        env = "GAZUA_TLS_CERT",
+        requires = "tls_key",
+        group = "tls_identity"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); read again on SIGHUP.
+    #[arg(long, env = "GAZUA_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Make a certificate at start, signed by a CA made for it (see --tls-write-ca).
+    #[arg(
+        long,
+        env = "GAZUA_TLS_SELF_SIGNED",
+        group = "tls_identity",
+        conflicts_with = "tls_cert"
+    )]
+    pub tls_self_signed: bool,
+
+    /// A name the self-signed certificate covers (DNS name or IP address); repeatable.
+    /// Default: localhost, 127.0.0.1, ::1 and the --tls-listen address.
+    #[arg(
+        long,
+        env = "GAZUA_TLS_NAME",
+        value_delimiter = ',',
+        requires = "tls_self_signed"
+    )]
+    pub tls_name: Vec<String>,
+
+    /// Write the self-signed certificate's CA (PEM) here, for clients to trust.
+    #[arg(long, env = "GAZUA_TLS_WRITE_CA", requires = "tls_self_signed")]
+    pub tls_write_ca: Option<PathBuf>,
 
     /// A second address serving only the ops routes (health, readiness, metrics, profile);
     /// written like --listen.
@@ -521,8 +562,23 @@ fn parse_fault(text: &str) -> Result<Mix<Fault>, String> {
 impl ServeArgs {
     /// The resolved settings; `profiles_dirs` is the global `--profiles-dir`.
     pub fn into_config(self, profiles_dirs: Vec<PathBuf>) -> Config {
+        let tls = self.tls_listen.map(|listen| TlsSettings {
+            listen,
+            identity: match (self.tls_cert, self.tls_key) {
+                (Some(cert), Some(key)) => TlsIdentity::Files { cert, key },
+                _ => TlsIdentity::SelfSigned {
+                    names: if self.tls_name.is_empty() {
+                        TlsIdentity::default_names(listen)
+                    } else {
+                        self.tls_name
+                    },
+                    write_ca: self.tls_write_ca,
+                },
+            },
+        });
         Config {
             listen: self.listen,
+            tls,
             admin_listen: self.admin_listen,
             profile: self.profile,
             profiles_dirs,

@@ -33,9 +33,47 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--tls-listen` and its certificate.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub listen: SocketAddr,
+    pub identity: TlsIdentity,
+}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsIdentity {
+    /// `--tls-cert`/`--tls-key`: PEM files, read again on SIGHUP.
+    Files { cert: PathBuf, key: PathBuf },
+    /// `--tls-self-signed`: made at start for `names`; its CA written to `write_ca`.
+    SelfSigned {
+        names: Vec<String>,
+        write_ca: Option<PathBuf>,
+    },
+}
+
+impl TlsIdentity {
+    /// The default `--tls-name`s: localhost, the loopback addresses, and the TLS listen address
+    /// when it is a specific one.
+    pub fn default_names(listen: std::net::SocketAddr) -> Vec<String> {
+        let mut names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let ip = listen.ip();
+        if !ip.is_unspecified() && !ip.is_loopback() {
+            names.push(ip.to_string());
+        }
+        names
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `--tls-listen`: a port serving the same routes over HTTPS.
+    pub tls: Option<TlsSettings>,
     /// A second port serving only the ops routes.
     pub admin_listen: Option<SocketAddr>,
     /// `--profile NAME|PATH`; `None` serves the shipped `default`.
@@ -96,6 +134,7 @@ impl Config {
     pub fn new(listen: SocketAddr) -> Config {
         Config {
             listen,
+            tls: None,
             admin_listen: None,
             profile: None,
             profiles_dirs: Vec::new(),

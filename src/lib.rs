@@ -22,7 +22,8 @@
 //! - [`route`] — the closed set of routes.
 //! - [`server`] — the two ports and graceful shutdown; `conn` (accept loop, a connection's
 //!   clocks, the cap), `stack` (the protective layers, in one place), `lifecycle` (a request's
-//!   life), `timer` (the precise timer), `fault` (faults at the socket), `ops` (ops routes).
+//!   life), `timer` (the precise timer), `fault` (faults at the socket), `ops` (ops routes),
+//!   `tls` (HTTPS: certificates, reload, the handshake knob).
 //! - [`webhook`] — events to the merchant's webhook URLs: a bounded outbox, pooled delivery,
 //!   the PG's retry schedule, directed duplicates, drops and delays.
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.

@@ -65,6 +65,9 @@ pub fn startup(server: &Server, profile_from: &str) {
     let admin = server
         .admin_addr()
         .map_or_else(|| "none".to_owned(), |a| a.to_string());
+    let tls = server
+        .tls_addr()
+        .map_or_else(|| "none".to_owned(), |a| a.to_string());
     let workers = config.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -72,6 +75,7 @@ pub fn startup(server: &Server, profile_from: &str) {
         version = %env!("CARGO_PKG_VERSION"),
         listen = %listen,
         admin = %admin,
+        tls = %tls,
         profile = %plan.name,
         profile_from = %profile_from,
         profile_origin = %plan.origin,

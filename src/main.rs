@@ -136,8 +136,11 @@ async fn run(config: Config, profile_from: ProfileFrom) -> std::io::Result<()> {
     let admin = config
         .admin_listen
         .map_or(String::new(), |a| format!(" or {a}"));
-    let server = Server::bind(config).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {listen}{admin}: {e}"))
+    let server = Server::bind(config).await.map_err(|e| match e.kind() {
+        // A setting refused (a certificate pair, a profile) names itself; only a socket error
+        // is about the listen address.
+        std::io::ErrorKind::InvalidInput => e,
+        _ => std::io::Error::new(e.kind(), format!("cannot listen on {listen}{admin}: {e}")),
     })?;
     logging::startup(&server, profile_from.as_str());
     server.run(shutdown_signal(term, int)).await

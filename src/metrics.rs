@@ -447,6 +447,11 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
+    /// The registry, for metrics a module owns (TLS registers its own at start).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
         TextEncoder::new()

@@ -37,6 +37,8 @@ pub(crate) struct ProfileFile {
     pub schedule: Option<Schedule>,
     #[serde(default)]
     pub custom_routes: Option<Vec<CustomRoute>>,
+    #[serde(default)]
+    pub tls: Option<TlsKnob>,
 }
 
 /// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`,
@@ -153,6 +155,39 @@ pub(crate) struct RateLimitSpec {
     pub outcome: Mix<Outcome>,
 }
 
+/// `tls`: how the HTTPS listener's handshakes behave under this profile. A handshake happens
+/// before any request exists, so no directive of a request can reach it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsKnob {
+    /// The wait between the client's hello and the server's answer (the latency grammar).
+    #[serde(default, deserialize_with = "latency")]
+    pub handshake_latency: Option<Latency>,
+    /// The percentage of handshakes answered with a fatal `access_denied` alert, 0 to 100.
+    #[serde(default, deserialize_with = "percentage")]
+    pub handshake_refuse: f64,
+}
+
+/// A percentage from 0 to 100, as a number or a string such as `"2.5%"`.
+fn percentage<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(f64),
+        Text(String),
+    }
+    let value = match Raw::deserialize(d)? {
+        Raw::Number(n) => Some(n),
+        Raw::Text(t) => t.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+    };
+    match value {
+        Some(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(de::Error::custom(
+            "handshake_refuse: expected a percentage from 0 to 100, such as 2.5 or \"2.5%\"",
+        )),
+    }
+}
+
 fn throttled() -> Mix<Outcome> {
     Mix::single(Outcome::Throttled)
 }
@@ -182,6 +217,7 @@ impl ProfileFile {
             rate_limit: self.rate_limit.or_else(|| parent.rate_limit.clone()),
             schedule: self.schedule.or_else(|| parent.schedule.clone()),
             custom_routes: self.custom_routes.or_else(|| parent.custom_routes.clone()),
+            tls: self.tls.or_else(|| parent.tls.clone()),
         }
     }
 }

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 pub use capacity::{Admission, CapacityModel, RateLimiter};
 pub use custom::{CustomRoute, Params};
 pub use error::ProfileError;
+pub use file::TlsKnob;
 pub use rules::{Rule, RuleInput};
 pub use schedule::{Phase, Schedule, Start, parse_instant};
 
@@ -68,6 +69,8 @@ pub struct Plan {
     pub rate_limit: Option<RateLimiter>,
     pub schedule: Option<Schedule>,
     custom_routes: Vec<CustomRoute>,
+    /// `tls`: the HTTPS listener's handshake delay and refused fraction.
+    pub tls: Option<TlsKnob>,
 }
 
 impl Plan {
@@ -170,6 +173,10 @@ impl Plan {
                     f["for"] = crate::directive::duration::Canonical(p.duration).to_string().into();
                     f
                 }).collect::<Vec<_>>(),
+            })),
+            "tls": self.tls.as_ref().map(|t| json!({
+                "handshake_latency": t.handshake_latency.as_ref().map(ToString::to_string),
+                "handshake_refuse": t.handshake_refuse,
             })),
             "custom_routes": self.custom_routes.iter()
                 .map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
@@ -448,6 +455,7 @@ impl Builder {
             rate_limit,
             schedule,
             custom_routes: file.custom_routes.unwrap_or_default(),
+            tls: file.tls,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Serving: binding, the two ports, graceful shutdown. Connections (accept loop, clocks, cap)
 //! are in [`conn`], the protective layers in [`stack`], the request lifecycle in
 //! [`lifecycle`], transport faults in [`fault`], the ops routes in [`ops`], the warning about
-//! repeated payments in `repeats`.
+//! repeated payments in `repeats`, HTTPS in [`tls`].
 
 pub mod conn;
 pub mod fault;
@@ -10,6 +10,7 @@ pub mod ops;
 mod repeats;
 pub mod stack;
 pub mod timer;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -23,6 +24,7 @@ use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -87,6 +89,8 @@ impl State {
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,
+    /// `--tls-listen`: the same routes over HTTPS.
+    tls: Option<(TcpListener, Arc<tls::Tls>)>,
     /// `--admin-listen`: the ops routes only.
     admin: Option<TcpListener>,
     state: Arc<State>,
@@ -96,13 +100,7 @@ pub struct Server {
 impl Server {
     /// Binds the listen address; `127.0.0.1:0` picks a free port (see [`Server::local_addr`]).
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let socket = match config.listen {
-            SocketAddr::V4(_) => TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(config.listen)?;
-        let listener = socket.listen(BACKLOG)?;
+        let listener = listen(config.listen)?;
         let admin = match config.admin_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
@@ -145,6 +143,19 @@ impl Server {
             config.webhooks.clone(),
             metrics.webhooks.clone(),
         ));
+        let tls = match &config.tls {
+            Some(settings) => {
+                let tls = tls::Tls::load(settings, metrics.registry())?;
+                let listener = listen(settings.listen).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on --tls-listen {}: {e}", settings.listen),
+                    )
+                })?;
+                Some((listener, Arc::new(tls)))
+            }
+            None => None,
+        };
         let timer = timer::Timer::new(config.timer_precision);
         let state = Arc::new(State {
             config,
@@ -158,6 +169,7 @@ impl Server {
         });
         Ok(Server {
             listener,
+            tls,
             admin,
             state,
             drain_tx,
@@ -166,6 +178,11 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The `--tls-listen` address, when there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The `--admin-listen` address, when there is one.
@@ -183,6 +200,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             listener,
+            tls,
             admin,
             state,
             drain_tx,
@@ -203,14 +221,46 @@ impl Server {
                 state: state.clone(),
                 builder: builder.clone(),
                 admin: true,
+                tls: None,
             });
             tokio::spawn(serve_admin(admin, serve, timers, state.metrics.clone()))
         });
         let tracker = Arc::new(conn::Tracker::new(config.max_connections));
+        // `--tls-listen`: its own accept loop, the same cap, clocks and request stack; a
+        // connection is handshaken inside its own future (the first-request clock covers it).
+        let tls_port = tls.map(|(tls_listener, tls)| {
+            let serve = Arc::new(Port {
+                state: state.clone(),
+                builder: builder.clone(),
+                admin: false,
+                tls: Some(tls.clone()),
+            });
+            let (tracker, metrics, draining) =
+                (tracker.clone(), state.metrics.clone(), draining.clone());
+            let reloader = tokio::spawn(tls::reload_on_sighup(tls));
+            let accept = tokio::spawn(async move {
+                let mut stop = draining.clone();
+                let stop = async move {
+                    let _ = stop.wait_for(|draining| *draining).await;
+                };
+                conn::accept_loop(
+                    &tls_listener,
+                    &tracker,
+                    serve,
+                    timers,
+                    &metrics,
+                    &draining,
+                    stop,
+                )
+                .await;
+            });
+            (reloader, accept)
+        });
         let serve = Arc::new(Port {
             state: state.clone(),
             builder,
             admin: false,
+            tls: None,
         });
         conn::accept_loop(
             &listener,
@@ -229,6 +279,11 @@ impl Server {
         reloader.abort();
         lateness.abort();
         let _ = draining_tx.send(true);
+        if let Some((tls_reloader, tls_accept)) = tls_port {
+            tls_reloader.abort();
+            // Stops accepting at the drain flag, as the PG port has.
+            let _ = tls_accept.await;
+        }
         repeats.abort();
         let grace = config.shutdown_grace;
         let drain_started = Instant::now();
@@ -276,14 +331,61 @@ struct Port {
     builder: Arc<auto::Builder<TokioExecutor>>,
     /// The `--admin-listen` port: ops routes only.
     admin: bool,
+    /// `--tls-listen`: each connection is handshaken first.
+    tls: Option<Arc<tls::Tls>>,
 }
 
 impl conn::ServeConn for Port {
     fn serve(&self, stream: TcpStream, conn: Arc<conn::Conn>) -> conn::Connection {
+        let control = fault::Control::default();
+        let io = fault::FaultIo::new(stream, control.clone());
+        let Some(tls) = self.tls.clone() else {
+            return self.serve_io(io, control, conn);
+        };
+        // The handshake first (the profile in force when the connection arrives sets its
+        // delay and refusal), then the same serving as plain TCP over the TLS stream.
+        let port = Port {
+            state: self.state.clone(),
+            builder: self.builder.clone(),
+            admin: self.admin,
+            tls: None,
+        };
+        let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
+        let future = async move {
+            let knob = port.state.profiles.load().active().tls.clone();
+            let max = port.state.config.max_latency;
+            let mut graceful_rx = graceful_rx;
+            let Some(io) = tls.handshake(io, knob.as_ref(), max).await else {
+                return;
+            };
+            let inner = port.serve_io(io, control, conn);
+            let mut future = inner.future;
+            tokio::select! {
+                () = future.as_mut() => {}
+                Ok(()) = &mut graceful_rx => {
+                    (inner.graceful)();
+                    future.await;
+                }
+            }
+        };
+        conn::Connection {
+            future: Box::pin(future),
+            graceful: Box::new(move || {
+                let _ = graceful_tx.send(());
+            }),
+        }
+    }
+}
+
+impl Port {
+    /// Serves one connection's requests, plain TCP or the TLS stream over it.
+    fn serve_io<I>(&self, io: I, control: fault::Control, conn: Arc<conn::Conn>) -> conn::Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let state = self.state.clone();
         let admin = self.admin;
-        let control = fault::Control::default();
-        let io = TokioIo::new(fault::FaultIo::new(stream, control.clone()));
+        let io = TokioIo::new(io);
         let handler = tower::service_fn(move |req| {
             // Marks the connection busy (not idle, not silent) while the request lives.
             let request = conn.request();
@@ -322,6 +424,17 @@ impl conn::ServeConn for Port {
             }),
         }
     }
+}
+
+/// Binds a listening socket: address reuse, a large backlog.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Reloads the profiles on every SIGHUP, without touching a connection.

@@ -207,11 +207,11 @@ pub struct RawEnd {
     pub elapsed: Duration,
 }
 
-/// Writes `request` on a fresh connection and reads until the peer closes it.
-pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
-    let start = std::time::Instant::now();
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
+/// Reads until the peer ends the stream: every byte, and `Ok(())` for a clean end or the read
+/// error that ended it.
+pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+) -> (Vec<u8>, std::io::Result<()>) {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];
     let end = loop {
@@ -221,6 +221,15 @@ pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
             Err(error) => break Err(error),
         }
     };
+    (bytes, end)
+}
+
+/// Writes `request` on a fresh connection and reads until the peer closes it.
+pub async fn raw(addr: SocketAddr, request: &str) -> RawEnd {
+    let start = std::time::Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (bytes, end) = read_until_closed(&mut stream).await;
     RawEnd {
         bytes,
         end,
@@ -242,6 +251,8 @@ pub fn raw_confirm(extra_headers: &str) -> String {
 pub struct Binary {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The startup line ("serving"), as JSON.
+    pub startup: serde_json::Value,
     /// The `--admin-listen` address, when it was given one.
     pub admin: Option<SocketAddr>,
     /// Every log line it wrote after "serving", as JSON.
@@ -260,15 +271,16 @@ impl Binary {
             .expect("the gazua binary starts");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let (addr, admin) = loop {
+        let startup = loop {
             let line = lines.next().expect("gazua logs before exiting").unwrap();
             let log: serde_json::Value = serde_json::from_str(&line).expect("json log lines");
             if log["message"] == "serving" {
-                // `none` without --admin-listen.
-                let admin = log["admin"].as_str().and_then(|a| a.parse().ok());
-                break (log["listen"].as_str().unwrap().parse().unwrap(), admin);
+                break log;
             }
         };
+        let addr = startup["listen"].as_str().unwrap().parse().unwrap();
+        // `none` without --admin-listen.
+        let admin = startup["admin"].as_str().and_then(|a| a.parse().ok());
         // Keep draining its log so it never blocks on a full pipe.
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = logs.clone();
@@ -282,6 +294,7 @@ impl Binary {
         Binary {
             child,
             addr,
+            startup,
             admin,
             logs,
         }
