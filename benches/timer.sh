@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #: How exactly Gazua answers at the decided moment (issue 9), and what it costs: the same binary
 #: with `--timer-precision off` (tokio's 1 ms timer alone, as before the precise timer), the
-#: default (500us) and the finest (0), alternating inside every round, fresh processes, medians
+#: default (750us) and the finest (0), alternating inside every round, fresh processes, medians
 #: of rounds and same-round ratios against `off`.
 #
 #   benches/timer.sh               # FULL: 5 rounds, 10 s windows (~12 min)
@@ -18,7 +18,7 @@
 # Server-side lateness is gazua_timer_lateness_seconds (the wake-up minus the decided moment),
 # the quantile interpolated inside its bucket as Prometheus' histogram_quantile does.
 #
-# Knobs: ROUNDS, DURATION, WARMUP, IDLE_DURATION, CLIENT_REQUESTS, VARIANTS ("off 500us 0"),
+# Knobs: ROUNDS, DURATION, WARMUP, IDLE_DURATION, CLIENT_REQUESTS, VARIANTS ("off 750us 0"),
 # GAZUA_BIN (prebuilt: no cargo build), OUT. Traffic goes only to 127.0.0.1; every load run is
 # bounded by `timeout`.
 set -euo pipefail
@@ -32,7 +32,7 @@ else
   ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-10} WARMUP=${WARMUP:-5} IDLE_DURATION=${IDLE_DURATION:-10}
   CLIENT_REQUESTS=${CLIENT_REQUESTS:-10000}
 fi
-VARIANTS=${VARIANTS:-"off 500us 0"}
+VARIANTS=${VARIANTS:-"off 750us 0"}
 OUT=${OUT:-$ROOT/target/bench-results/timer-$(date -u +%Y%m%dT%H%M%SZ)}
 PORT=18580
 TICK=$(getconf CLK_TCK)

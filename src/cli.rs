@@ -238,7 +238,7 @@ pub struct ServeArgs {
     /// microseconds of the decided moment: answers due within one gap leave together, at most
     /// that much late. Smaller costs CPU under load; `0` is the finest; `off` waits on tokio's
     /// 1 ms timer alone.
-    #[arg(long, env = "GAZUA_TIMER_PRECISION", default_value = "500us", value_parser = parse_timer_precision)]
+    #[arg(long, env = "GAZUA_TIMER_PRECISION", default_value = "750us", value_parser = parse_timer_precision)]
     pub timer_precision: TimerPrecision,
 
     /// Where the determinism key comes from when no X-Gazua-Key or Idempotency-Key is sent.

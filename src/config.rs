@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::directive::Directives;
 
-/// The default `--timer-precision`: under load (1,000 connections) it cost 1.14× the CPU per
-/// request of tokio's timer alone, where the finest setting cost 1.55× (BENCHMARKS.md).
-pub const DEFAULT_TIMER_PRECISION: Duration = Duration::from_micros(500);
+/// The default `--timer-precision`: under load (1,000 connections, lognormal p50 40 ms) it cost
+/// 1.03× the CPU per request of tokio's timer alone with a lateness p99 of 1.0 ms, where 500us
+/// cost 1.39× and the finest setting 1.84× (BENCHMARKS.md, a quiet-machine run).
+pub const DEFAULT_TIMER_PRECISION: Duration = Duration::from_micros(750);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFrom {

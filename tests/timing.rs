@@ -161,7 +161,7 @@ async fn answers_are_never_early_for_10000_keyed_requests() {
 }
 
 #[test]
-fn timer_precision_is_a_gap_zero_or_off_and_500us_by_default() {
+fn timer_precision_is_a_gap_zero_or_off_and_750us_by_default() {
     use clap::Parser;
     use gazua_pay::cli::Cli;
     let precision = |args: &[&str]| {
@@ -172,7 +172,7 @@ fn timer_precision_is_a_gap_zero_or_off_and_500us_by_default() {
             .into_config(Vec::new())
             .timer_precision
     };
-    assert_eq!(precision(&[]), Some(Duration::from_micros(500)));
+    assert_eq!(precision(&[]), Some(Duration::from_micros(750)));
     assert_eq!(
         precision(&["--timer-precision", "250us"]),
         Some(Duration::from_micros(250))
