@@ -306,7 +306,7 @@ async fn deliver(
     };
     let promised =
         matches!(fault, Fault::Truncated | Fault::Dribble { .. }).then_some(reply.body.len());
-    let mut response = build(delivered.status, body, promised, &header, reply.retry_after);
+    let mut response = build(delivered.status, body, promised, header, reply.retry_after);
     if reply.status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
@@ -471,7 +471,7 @@ fn refuse(
         reply.status,
         GazuaBody::full(reply.body.clone()),
         None,
-        &header,
+        header,
         reply.retry_after,
     )
 }
@@ -497,7 +497,8 @@ fn build(
     status: StatusCode,
     body: GazuaBody,
     promised_length: Option<usize>,
-    report: &str,
+    // Owned, so the header value takes the string's buffer instead of copying it.
+    report: String,
     retry_after: Option<u32>,
 ) -> Response<GazuaBody> {
     let mut response = Response::new(body);
