@@ -100,6 +100,9 @@ class Chromium:
             "Target.attachToTarget", targetId=page["targetId"], flatten=True
         )["sessionId"]
         self.call("Page.enable", session=True)
+        # Lifecycle events carry the loader id, so a wait can tell this navigation's load from a
+        # late load event of the page before it (the receiver's landing page, say).
+        self.call("Page.setLifecycleEventsEnabled", session=True, enabled=True)
         # The page must work without script: the buttons are a plain form.
         self.call("Emulation.setScriptExecutionDisabled", session=True, value=True)
 
@@ -129,26 +132,42 @@ class Chromium:
                 return reply.get("result", {})
             self.events.append(reply)
 
-    def wait_event(self, method, seconds=15):
+    def wait_event(self, method, seconds=15, **params):
+        """The first event `method` whose params contain `params`; others stay queued."""
         deadline = time.monotonic() + seconds
         while True:
             for i, event in enumerate(self.events):
-                if event.get("method") == method:
+                got = event.get("params", {})
+                if event.get("method") == method and all(got.get(k) == v for k, v in params.items()):
                     return self.events.pop(i)
             self.events.append(self.read_message(deadline))
 
     def open(self, url):
         self.events.clear()
-        self.call("Page.navigate", session=True, url=url)
+        return self.call("Page.navigate", session=True, url=url)["loaderId"]
 
     def open_and_wait(self, url):
-        self.open(url)
-        self.wait_event("Page.loadEventFired")
+        loader = self.open(url)
+        self.wait_event("Page.lifecycleEvent", name="load", loaderId=loader)
 
-    def click(self, selector):
-        """A real mouse click at the middle of the element's box."""
-        root = self.call("DOM.getDocument", session=True)["root"]["nodeId"]
-        node = self.call("DOM.querySelector", session=True, nodeId=root, selector=selector)
+    def click(self, selector, seconds=15):
+        """A real mouse click at the middle of the element's box.
+
+        The document is looked up afresh until the element is there: a node id from a document
+        that was replaced in between is refused by chromium, and that is not a failure of the page.
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                root = self.call("DOM.getDocument", session=True)["root"]["nodeId"]
+                node = self.call("DOM.querySelector", session=True, nodeId=root, selector=selector)
+                if node.get("nodeId"):
+                    break
+            except RuntimeError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("no element %s on the page" % selector)
+            time.sleep(0.05)
         quad = self.call("DOM.getBoxModel", session=True, nodeId=node["nodeId"])["model"]["content"]
         x, y = (quad[0] + quad[4]) / 2, (quad[1] + quad[5]) / 2
         for kind in ("mousePressed", "mouseReleased"):
