@@ -308,6 +308,15 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     pub webhook_drop: f64,
 
+    /// The fraction of webhook events held back and sent after the payment's next event (or
+    /// after one scaled retry minute when none comes): DONE before WAITING_FOR_DEPOSIT.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub webhook_reorder: f64,
+
+    /// Webhook deliveries in flight at once, at most (a slow receiver still gets throughput).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub webhook_concurrency: u64,
+
     /// Waited before an event's first delivery: a latency expression such as
     /// lognormal(p50=200ms, p99=5s).
     #[arg(long, value_parser = parse_latency)]
@@ -622,6 +631,8 @@ impl ServeArgs {
                 time_scale: self.webhook_time_scale,
                 duplicate: self.webhook_duplicate,
                 drop: self.webhook_drop,
+                reorder: self.webhook_reorder,
+                concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(64),
                 delay: self.webhook_delay,
             },
         }

@@ -35,22 +35,27 @@ impl Got {
     }
 }
 
-/// How the receiver answers: `fail_first` deliveries get a 500, then 200s; `stuck` never answers.
+/// How the receiver answers: `fail_first` deliveries get a 500, then 200s; `stuck` never
+/// answers; every answer waits `slow` first.
 #[derive(Clone, Copy, Default)]
 struct Behaviour {
     fail_first: usize,
     stuck: bool,
+    slow: Duration,
 }
 
 const STUCK: Behaviour = Behaviour {
     fail_first: 0,
     stuck: true,
+    slow: Duration::ZERO,
 };
 
 #[derive(Clone)]
 struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
+    /// The most deliveries the receiver was answering at once.
+    peak: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -59,14 +64,17 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::new(AtomicUsize::new(0));
+        let (peak, now) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let record = got.clone();
+        let counters = (peak.clone(), now);
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                let (record, seen) = (record.clone(), seen.clone());
+                let (record, seen, counters) = (record.clone(), seen.clone(), counters.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let (record, seen) = (record.clone(), seen.clone());
+                        let (record, seen, (peak, now)) =
+                            (record.clone(), seen.clone(), counters.clone());
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
@@ -79,6 +87,10 @@ impl Receiver {
                             if behaviour.stuck {
                                 std::future::pending::<()>().await;
                             }
+                            let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(at_once, Ordering::SeqCst);
+                            tokio::time::sleep(behaviour.slow).await;
+                            now.fetch_sub(1, Ordering::SeqCst);
                             let status = if n < behaviour.fail_first {
                                 StatusCode::INTERNAL_SERVER_ERROR
                             } else {
@@ -95,7 +107,7 @@ impl Receiver {
                 });
             }
         });
-        Receiver { addr, got }
+        Receiver { addr, got, peak }
     }
 
     fn url(&self) -> http::Uri {
@@ -389,9 +401,10 @@ async fn a_full_outbox_drops_the_oldest_counts_it_and_never_delays_an_answer() {
     })
     .await;
     let with_stuck = answer_times(&server, N).await;
-    // 16 deliveries hang in flight, 4 wait: every other event was pushed out and counted.
+    // 64 deliveries (--webhook-concurrency) hang in flight, 4 wait: every other event was
+    // pushed out and counted.
     let dropped = metric(&server, "dropped").await as usize;
-    assert!(dropped >= N - 16 - 4, "{dropped} dropped");
+    assert!(dropped >= N - 64 - 4, "{dropped} dropped");
     assert!(dropped <= N, "{dropped} dropped");
     // A blocked answer would wait for the 10 s delivery timeout; the median stays near the
     // healthy one (generous: other builds share this machine).
@@ -471,6 +484,175 @@ async fn the_readme_example_deposits_once_and_calls_back_twice() {
     assert_eq!(now.json()["status"], "DONE");
     assert_eq!(now.json()["secret"], issued["secret"]);
     assert_eq!(metric(&server, "duplicated").await, 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_harness_deposit_calls_back_with_the_payments_secret() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |_| {}).await;
+    let issued = issue_va(&server, "order-hook-harness", "deposit=never").await;
+    let key = issued["paymentKey"].as_str().unwrap();
+    let deposited = send(
+        server.addr,
+        "POST",
+        &format!("/__gazua/deposits/{key}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(deposited.status, StatusCode::OK, "{:?}", deposited.body);
+    let all = receiver
+        .until("the deposit events", |all| {
+            !of_type(all, "DEPOSIT_CALLBACK", "DONE").is_empty()
+                && !of_type(all, "PAYMENT_STATUS_CHANGED", "DONE").is_empty()
+        })
+        .await;
+    let callback = of_type(&all, "DEPOSIT_CALLBACK", "DONE")[0];
+    assert_pg_headers(callback);
+    assert_eq!(callback.body["secret"], issued["secret"]);
+    assert_eq!(callback.body["orderId"], "order-hook-harness");
+    let changed = of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE")[0];
+    assert_eq!(changed.body["data"]["paymentKey"], key);
+    assert_eq!(changed.body["data"]["secret"], issued["secret"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn reorder_one_delivers_a_virtual_accounts_events_in_reverse() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    // Every event is held behind the payment's next; the last is held one scaled minute (1 s).
+    let server = server_to(&receiver, |c| {
+        c.webhooks.reorder = 1.0;
+        c.webhooks.time_scale = 1.0 / 60.0;
+    })
+    .await;
+    let issued = issue_va(&server, "order-hook-reorder", "deposit=never").await;
+    let key = issued["paymentKey"].as_str().unwrap();
+    let deposited = send(
+        server.addr,
+        "POST",
+        &format!("/__gazua/deposits/{key}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(deposited.status, StatusCode::OK, "{:?}", deposited.body);
+    let all = receiver.until("four events", |all| all.len() >= 4).await;
+    let seen: Vec<(bool, &str)> = all
+        .iter()
+        .map(|g| match g.body.get("eventType") {
+            Some(_) => (true, g.body["data"]["status"].as_str().unwrap()),
+            None => (false, g.body["status"].as_str().unwrap()),
+        })
+        .collect();
+    // Made in the order PAYMENT_STATUS_CHANGED, DEPOSIT_CALLBACK (issue), then (deposit).
+    assert_eq!(
+        seen,
+        [
+            (false, "DONE"),
+            (true, "DONE"),
+            (false, "WAITING_FOR_DEPOSIT"),
+            (true, "WAITING_FOR_DEPOSIT"),
+        ]
+    );
+    assert_eq!(metric(&server, "reordered").await, 4);
+    assert_eq!(metric(&server, "sent").await, 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reordered_fraction_lands_within_binomial_bounds_and_is_held() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    // A held card event has no later event: it goes after one scaled minute (300 ms).
+    let server = server_to(&receiver, |c| {
+        c.webhooks.reorder = 0.1;
+        c.webhooks.time_scale = 0.3 / 60.0;
+    })
+    .await;
+    const N: usize = 1000;
+    let mut sender = common::connect(server.addr).await;
+    let mut confirmed = std::collections::HashMap::new();
+    for _ in 0..N {
+        let start = Instant::now();
+        let reply = confirm_on(&mut sender, server.addr).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        confirmed.insert(
+            reply.json()["paymentKey"].as_str().unwrap().to_owned(),
+            start,
+        );
+    }
+    let all = receiver.until("every event", |all| all.len() >= N).await;
+    let reordered = metric(&server, "reordered").await as usize;
+    // Binomial(1000, 0.1): mean 100, sd 9.5; ±5 sd never flakes.
+    assert!((52..=148).contains(&reordered), "{reordered} reordered");
+    // Every held event arrived at least the hold after its confirm was sent (others may be
+    // late too on a loaded machine, so this bounds from below only).
+    let late = all
+        .iter()
+        .filter(|g| {
+            let key = g.body["data"]["paymentKey"].as_str().unwrap();
+            g.at.duration_since(confirmed[key]) >= Duration::from_millis(300)
+        })
+        .count();
+    assert!(late >= reordered, "{late} late, {reordered} reordered");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deliveries_run_up_to_the_concurrency_flag_at_once() {
+    // A slow receiver: 16 fixed workers would cap it at 16 answers per 300 ms.
+    let receiver = Receiver::start(Behaviour {
+        slow: Duration::from_millis(300),
+        ..Behaviour::default()
+    })
+    .await;
+    let server = server_to(&receiver, |c| c.webhooks.concurrency = 32).await;
+    const N: usize = 200;
+    let mut sender = common::connect(server.addr).await;
+    for _ in 0..N {
+        assert_eq!(
+            confirm_on(&mut sender, server.addr).await.status,
+            StatusCode::OK
+        );
+    }
+    receiver.until("every event", |all| all.len() >= N).await;
+    let peak = receiver.peak.load(Ordering::SeqCst);
+    assert!((17..=32).contains(&peak), "{peak} deliveries at once");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn waiting_accounts_timers_are_bounded_by_the_outbox() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |c| c.webhooks.outbox = 4).await;
+    // Six accounts deposited 1.0 … 1.5 s after issue: the four due first keep their timers.
+    let mut keys = Vec::new();
+    for n in 0..6 {
+        let directive = format!("deposit={}ms", 1000 + 100 * n);
+        let issued = issue_va(&server, &format!("order-hook-timer-{n}"), &directive).await;
+        keys.push(issued["paymentKey"].as_str().unwrap().to_owned());
+    }
+    let deposited = |all: &[Got], key: &str| {
+        of_type(all, "PAYMENT_STATUS_CHANGED", "DONE")
+            .iter()
+            .any(|g| g.body["data"]["paymentKey"] == key)
+    };
+    receiver
+        .until("the first four deposits", |all| {
+            keys[..4].iter().all(|k| deposited(all, k))
+        })
+        .await;
+    // The last two would have been due by now; their timers were dropped and counted.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let all = receiver.all();
+    for key in &keys[4..] {
+        assert!(!deposited(&all, key), "{key} was told");
+        // Its inquiry still shows the deposit, settled against the clock.
+        let now = send(server.addr, "GET", &format!("/v1/payments/{key}"), &[], "").await;
+        assert_eq!(now.json()["status"], "DONE");
+    }
+    assert!(metric(&server, "dropped").await >= 2);
     server.shutdown().await;
 }
 

@@ -210,6 +210,8 @@ pub struct Api {
     ledger: Store,
     /// `--webhook-url`: where payments' changes are sent.
     webhooks: Option<Webhooks>,
+    /// Waiting virtual accounts' deposit and due-date timers (only with webhooks).
+    timers: Option<Arc<virtual_account::Timers>>,
 }
 
 /// The longest `Idempotency-Key` the PG accepts.
@@ -230,6 +232,7 @@ impl Api {
             mint: KeyMint::new(settings.seed),
             ledger,
             webhooks: None,
+            timers: None,
         }
     }
 
@@ -241,7 +244,11 @@ impl Api {
     }
 
     /// Sends payments' changes to the webhook URLs (see [`crate::webhook`]).
+    /// Inside the tokio runtime: the virtual accounts' timer task starts with them.
     pub fn with_webhooks(mut self, webhooks: Option<Webhooks>) -> Api {
+        self.timers = webhooks
+            .clone()
+            .map(|hooks| virtual_account::Timers::start(self.ledger.clone(), hooks));
         self.webhooks = webhooks;
         self
     }
