@@ -33,7 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::api::ledger::{Payment, Status};
-use crate::directive::Latency;
+use crate::directive::{Latency, Webhook};
 
 /// The PG's retry intervals after a failed delivery, in minutes.
 pub const RETRY_MINUTES: [u64; 7] = [1, 4, 16, 64, 256, 1024, 4096];
@@ -274,8 +274,9 @@ impl Webhooks {
     }
 
     /// The events a payment's new state sends: `PAYMENT_STATUS_CHANGED`, and for a virtual
-    /// account's issue, deposit or cancel `DEPOSIT_CALLBACK` too (the PG sends both).
-    pub fn payment_changed(&self, p: &Payment) {
+    /// account's issue, deposit or cancel `DEPOSIT_CALLBACK` too (the PG sends both). A
+    /// `webhook=` directive decides how they are delivered instead of the flags' fractions.
+    pub fn payment_changed(&self, p: &Payment, directed: Option<&Webhook>) {
         let created = created_at();
         let payment = crate::api::render_payment(p);
         let mut body = Vec::with_capacity(payment.len() + 96);
@@ -285,7 +286,7 @@ impl Webhooks {
         body.extend_from_slice(&payment);
         body.push(b'}');
         let key: Arc<str> = p.key().into();
-        self.enqueue(&key, "PAYMENT_STATUS_CHANGED", Bytes::from(body));
+        self.enqueue(&key, directed, "PAYMENT_STATUS_CHANGED", Bytes::from(body));
         if p.va.is_some()
             && matches!(
                 p.status,
@@ -299,14 +300,30 @@ impl Webhooks {
                 "transactionKey": crate::api::transaction_key(p),
                 "orderId": p.order_id(),
             });
-            self.enqueue(&key, "DEPOSIT_CALLBACK", Bytes::from(body.to_string()));
+            self.enqueue(
+                &key,
+                directed,
+                "DEPOSIT_CALLBACK",
+                Bytes::from(body.to_string()),
+            );
         }
     }
 
-    /// How this event is delivered, drawn from the flags' fractions.
-    fn direct(&self) -> Direction {
+    /// How this event is delivered: as `webhook=` directs, else drawn from the flags' fractions.
+    fn direct(&self, directed: Option<&Webhook>) -> Direction {
         let settings = &self.inner.settings;
         let mut rng = rand::rng();
+        if let Some(directed) = directed {
+            let mut direction = Direction::default();
+            match directed {
+                Webhook::Send => {}
+                Webhook::Drop => direction.drop = true,
+                Webhook::Duplicate => direction.duplicate = true,
+                Webhook::Reorder => direction.reorder = true,
+                Webhook::Delay(latency) => direction.delay = latency.sample(&mut rng),
+            }
+            return direction;
+        }
         let mut chance = |fraction: f64| fraction > 0.0 && rng.random::<f64>() < fraction;
         let (drop, duplicate, reorder) = (
             chance(settings.drop),
@@ -327,9 +344,15 @@ impl Webhooks {
 
     /// Puts one event into the outbox for every URL, or drops it as directed. Never waits:
     /// a full outbox loses its oldest undelivered event instead.
-    fn enqueue(&self, payment: &Arc<str>, event: &'static str, body: Bytes) {
+    fn enqueue(
+        &self,
+        payment: &Arc<str>,
+        directed: Option<&Webhook>,
+        event: &'static str,
+        body: Bytes,
+    ) {
         let inner = &self.inner;
-        let direction = self.direct();
+        let direction = self.direct(directed);
         if direction.drop {
             inner.metrics.skipped.inc();
             return;

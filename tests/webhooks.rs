@@ -656,6 +656,101 @@ async fn waiting_accounts_timers_are_bounded_by_the_outbox() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_requests_webhook_directive_decides_its_events_over_the_flags() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    // The flags drop every event: only what a request directs gets through.
+    let server = server_to(&receiver, |c| c.webhooks.drop = 1.0).await;
+    let id = |g: &Got| g.header("tosspayments-webhook-transmission-id").to_owned();
+
+    let sent = common::confirm(server.addr, &[("x-gazua", "webhook=send")]).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let key = sent.json()["paymentKey"].as_str().unwrap().to_owned();
+    let all = receiver
+        .until("the sent event", |all| !all.is_empty())
+        .await;
+    assert_eq!(all[0].body["data"]["paymentKey"], key.as_str());
+
+    let twice = common::confirm(server.addr, &[("x-gazua", "webhook=duplicate")]).await;
+    let key = twice.json()["paymentKey"].as_str().unwrap().to_owned();
+    let all = receiver.until("both copies", |all| all.len() >= 3).await;
+    assert!(
+        all[1..]
+            .iter()
+            .all(|g| g.body["data"]["paymentKey"] == key.as_str())
+    );
+    assert_eq!(id(&all[1]), id(&all[2]));
+
+    let asked = Instant::now();
+    let late = common::confirm(server.addr, &[("x-gazua", "webhook=delay(400ms)")]).await;
+    assert_eq!(late.status, StatusCode::OK);
+    let all = receiver
+        .until("the delayed event", |all| all.len() >= 4)
+        .await;
+    assert!(all[3].at.duration_since(asked) >= Duration::from_millis(400));
+
+    // A tag at create is carried in the minted key: its confirm drops the event.
+    let create = json!({"method": "CARD", "amount": 1000, "orderId": "order-hook-tag",
+                        "orderName": "책 [gazua: webhook=drop]",
+                        "successUrl": "https://shop.test/ok", "failUrl": "https://shop.test/fail"});
+    let created = send(
+        server.addr,
+        "POST",
+        "/v1/payments",
+        &[],
+        &create.to_string(),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
+    let confirm = json!({"paymentKey": created.json()["paymentKey"], "orderId": "order-hook-tag",
+                         "amount": 1000});
+    let skipped = metric(&server, "skipped").await;
+    let confirmed = send(
+        server.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm.to_string(),
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    assert_eq!(metric(&server, "skipped").await, skipped + 1);
+
+    // Never silently ignored: a bad value is the PG-shaped 400 naming it.
+    let bad = common::confirm(server.addr, &[("x-gazua", "webhook=twice")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["code"], "GAZUA_INVALID_DIRECTIVE");
+    let message = bad.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("webhook="), "{message}");
+    assert!(
+        message.contains("expected send, drop, duplicate"),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(receiver.all().len(), 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_issued_accounts_webhook_directive_directs_its_deposit_events_too() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |_| {}).await;
+    issue_va(
+        &server,
+        "order-hook-va-dup",
+        "deposit=300ms; webhook=duplicate",
+    )
+    .await;
+    // Issue and deposit, PAYMENT_STATUS_CHANGED and DEPOSIT_CALLBACK each, every one twice.
+    let all = receiver
+        .until("eight deliveries", |all| all.len() >= 8)
+        .await;
+    assert_eq!(of_type(&all, "DEPOSIT_CALLBACK", "DONE").len(), 2);
+    assert_eq!(of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE").len(), 2);
+    assert_eq!(metric(&server, "duplicated").await, 4);
+    server.shutdown().await;
+}
+
 /// The real binary: a delivered try is an access-log line with its transmission id, and on
 /// SIGTERM a delivery still hanging when the grace ends is logged as abandoned.
 #[test]

@@ -18,7 +18,7 @@ use super::{
     Api, ApiRequest, Lang, Origin, Reply, ReplyCode, code_reply, code_reply_with, known,
     outcome_reply, problem_reply, render, tag_verdict,
 };
-use crate::directive::{CodeName, CodeRef, Deposit, Outcome};
+use crate::directive::{CodeName, CodeRef, Deposit, Outcome, Webhook};
 use crate::engine::Decision;
 use crate::route::Route;
 
@@ -40,6 +40,7 @@ pub(super) async fn answer(
         req,
         outcome: &decision.outcome,
         deposit: decision.deposit.as_ref(),
+        webhook: decision.webhook.as_ref(),
         lang: req.lang,
         now: req.now.as_second(),
         now_ms: req.now.as_millisecond(),
@@ -64,7 +65,7 @@ pub(super) async fn answer(
     };
     let changed = cx.changed.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(p) = changed.filter(|_| reply.status == StatusCode::OK) {
-        api.changed(&p);
+        api.changed(&p, decision.webhook.as_ref());
     }
     let shown = cx
         .shown
@@ -98,6 +99,8 @@ struct Cx<'a> {
     outcome: &'a Outcome,
     /// The decided `deposit=` for a virtual account this request issues.
     deposit: Option<&'a Deposit>,
+    /// The decided `webhook=`, kept with a virtual account this request issues.
+    webhook: Option<&'a Webhook>,
     lang: Lang,
     /// Unix seconds of arrival.
     now: i64,
@@ -409,7 +412,7 @@ impl Cx<'_> {
             }
             _ if p.va.is_some() => {
                 let due = self.now_ms + va::DEFAULT_VALID_HOURS * 3_600_000;
-                va::issue(p, self.now_ms, due, self.deposit);
+                va::issue(p, self.now_ms, due, self.deposit, self.webhook);
                 Step::Render(p.clone())
             }
             _ => {
@@ -634,7 +637,7 @@ impl Cx<'_> {
         self.mint_and_record(amount, &order_id, &order_name, tag, None, &|key| {
             let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
             p.va = Some(Box::new(VirtualAccount::new(&bank, &customer)));
-            va::issue(&mut p, self.now_ms, due_ms, self.deposit);
+            va::issue(&mut p, self.now_ms, due_ms, self.deposit, self.webhook);
             p
         })
         .await

@@ -24,6 +24,7 @@ fn decision(outcome: Outcome) -> Decision {
         profile: Arc::from("default"),
         phase: None,
         deposit: None,
+        webhook: None,
         sources: FieldSources::BUILTIN,
     }
 }

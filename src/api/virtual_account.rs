@@ -20,7 +20,7 @@ use super::ledger::{Payment, Status};
 use super::redis_ledger::LedgerDown;
 use super::store::Store;
 use super::{Lang, render};
-use crate::directive::Deposit;
+use crate::directive::{Deposit, Webhook};
 use crate::webhook::Webhooks;
 use http::StatusCode;
 
@@ -31,7 +31,7 @@ pub const MAX_VALID_HOURS: i64 = 30 * 24;
 /// The bank of an account issued through `method: VIRTUAL_ACCOUNT` (no bank was named): 우리.
 pub const DEFAULT_BANK: &str = "20";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VirtualAccount {
     /// `bankCode`.
     pub bank: Box<str>,
@@ -45,6 +45,10 @@ pub struct VirtualAccount {
     /// The account was refunded to `refundReceiveAccount` (a cancel after deposit).
     #[serde(default)]
     pub refunded: bool,
+    /// The issuing request's `webhook=`: it directs the events of the deposit or expiry too,
+    /// which no request makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
 }
 
 impl VirtualAccount {
@@ -55,6 +59,7 @@ impl VirtualAccount {
             due_ms: 0,
             deposit_ms: None,
             refunded: false,
+            webhook: None,
         }
     }
 }
@@ -80,14 +85,21 @@ pub fn secret(key: &str) -> String {
 /// Issues the account of `p` at `now_ms`: `WAITING_FOR_DEPOSIT` until `due_ms`, with the
 /// deposit the decision directs (none by default: the harness route or the due date decides).
 /// The deposit delay is drawn from a generator seeded by the paymentKey, so the same key is
-/// deposited alike everywhere.
-pub fn issue(p: &mut Payment, now_ms: i64, due_ms: i64, deposit: Option<&Deposit>) {
+/// deposited alike everywhere. The decided `webhook=` is kept for the account's later events.
+pub fn issue(
+    p: &mut Payment,
+    now_ms: i64,
+    due_ms: i64,
+    deposit: Option<&Deposit>,
+    webhook: Option<&Webhook>,
+) {
     let key_seed = xxh3_64_with_seed(p.key().as_bytes(), 0xde90);
     let Some(va) = p.va.as_mut() else {
         return;
     };
     va.due_ms = due_ms;
     va.deposit_ms = None;
+    va.webhook = webhook.cloned();
     match deposit {
         Some(Deposit::After(latency)) => {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(key_seed);
@@ -208,6 +220,12 @@ impl Timers {
     }
 }
 
+/// The `webhook=` of the request that issued a virtual account: it directs the events of the
+/// changes no request makes (the deposit, the expiry, the harness route's deposit).
+fn issued_with(p: &Payment) -> Option<&Webhook> {
+    p.va.as_ref().and_then(|va| va.webhook.as_ref())
+}
+
 async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str) {
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let mut changed = None;
@@ -219,7 +237,7 @@ async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str) {
         })
         .await;
     match (settled, changed) {
-        (Ok(()), Some(p)) => hooks.payment_changed(&p),
+        (Ok(()), Some(p)) => hooks.payment_changed(&p, issued_with(&p)),
         (Ok(()), None) => {}
         (Err(_), _) => tracing::warn!(
             payment_key = %key,
@@ -229,13 +247,14 @@ async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str) {
 }
 
 impl super::Api {
-    /// A payment's change, told to the webhooks (when there are any); a virtual account left
-    /// waiting gets a timer for its directed deposit or its due date, whose change is told too.
-    pub(super) fn changed(&self, p: &Payment) {
+    /// A payment's change, told to the webhooks (when there are any) as the request's
+    /// `webhook=` directs; a virtual account left waiting gets a timer for its directed deposit
+    /// or its due date, whose change is told too.
+    pub(super) fn changed(&self, p: &Payment, webhook: Option<&Webhook>) {
         let (Some(hooks), Some(timers)) = (&self.webhooks, &self.timers) else {
             return;
         };
-        hooks.payment_changed(p);
+        hooks.payment_changed(p, webhook);
         let Some(va) =
             p.va.as_deref()
                 .filter(|_| p.status == Status::WaitingForDeposit)
@@ -301,7 +320,7 @@ impl super::Api {
             })
             .await?;
         if let (Some(hooks), Some(p)) = (&self.webhooks, &deposited) {
-            hooks.payment_changed(p);
+            hooks.payment_changed(p, issued_with(p));
         }
         Ok(match answer {
             Some((_, _, Some(body))) => (StatusCode::OK, body),
@@ -326,7 +345,7 @@ mod tests {
     fn waiting(deposit: Option<&Deposit>) -> Payment {
         let mut p = Payment::new("pk-va-1", "order-va-1", Some("n"), 1000, 1);
         p.va = Some(Box::new(VirtualAccount::new("20", "홍길동")));
-        issue(&mut p, 1_000, 10_000, deposit);
+        issue(&mut p, 1_000, 10_000, deposit, None);
         p
     }
 

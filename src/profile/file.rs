@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, de};
 use super::custom::CustomRoute;
 use super::rules::Rule;
 use super::schedule::Schedule;
-use crate::directive::{Deposit, Directives, Fault, Latency, Mix, Outcome, parse_duration};
+use crate::directive::{
+    Deposit, Directives, Fault, Latency, Mix, Outcome, Webhook, parse_duration,
+};
 
 /// One profile file as written; sections it leaves out are taken from the profile it
 /// `extends`.
@@ -42,7 +44,7 @@ pub(crate) struct ProfileFile {
 }
 
 /// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`,
-/// `deposit`.
+/// `deposit`, `webhook`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Fields {
@@ -56,6 +58,8 @@ pub(crate) struct Fields {
     pub status: Option<StatusCode>,
     #[serde(default, deserialize_with = "deposit")]
     pub deposit: Option<Deposit>,
+    #[serde(default, deserialize_with = "webhook")]
+    pub webhook: Option<Webhook>,
 }
 
 impl Fields {
@@ -67,6 +71,7 @@ impl Fields {
             fault: self.fault.or_else(|| parent.fault.clone()),
             status: self.status.or(parent.status),
             deposit: self.deposit.or_else(|| parent.deposit.clone()),
+            webhook: self.webhook.or_else(|| parent.webhook.clone()),
         }
     }
 
@@ -79,6 +84,7 @@ impl Fields {
             profile: None,
             key: None,
             deposit: self.deposit,
+            webhook: self.webhook,
         }
     }
 }
@@ -278,6 +284,10 @@ pub(crate) fn latency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>
 
 pub(crate) fn deposit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Deposit>, D::Error> {
     directive(d, "deposit", Deposit::parse).map(Some)
+}
+
+pub(crate) fn webhook<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Webhook>, D::Error> {
+    directive(d, "webhook", Webhook::parse).map(Some)
 }
 
 pub(crate) fn fault<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix<Fault>>, D::Error> {

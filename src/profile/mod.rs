@@ -140,6 +140,9 @@ impl Plan {
             if let Some(dep) = &d.deposit {
                 m.insert("deposit".into(), dep.to_string().into());
             }
+            if let Some(w) = &d.webhook {
+                m.insert("webhook".into(), w.to_string().into());
+            }
             Value::Object(m)
         }
         let routes: serde_json::Map<String, Value> = Route::ALL
