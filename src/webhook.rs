@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::Full;
@@ -34,6 +35,7 @@ use tokio::time::Instant;
 
 use crate::api::ledger::{Payment, Status};
 use crate::directive::{Latency, Webhook};
+use crate::profile::WebhooksKnob;
 
 /// The PG's retry intervals after a failed delivery, in minutes.
 pub const RETRY_MINUTES: [u64; 7] = [1, 4, 16, 64, 256, 1024, 4096];
@@ -41,10 +43,11 @@ pub const RETRY_MINUTES: [u64; 7] = [1, 4, 16, 64, 256, 1024, 4096];
 /// A delivery not answered within this long has failed (merchants answer within 10 s).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `--webhook-*`: where and how events are delivered.
+/// `--webhook-*`: where and how events are delivered. The URLs and the fractions add to and
+/// replace the served profile's `webhooks` section (see [`Effective`]).
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
-    /// `--webhook-url` (repeatable): every event goes to each.
+    /// `--webhook-url` (repeatable): every event goes to each, beside the profile's.
     pub urls: Vec<Uri>,
     /// `--webhook-outbox`: deliveries waiting (ready, delayed, retrying or held), at most.
     pub outbox: usize,
@@ -54,11 +57,11 @@ pub struct WebhookSettings {
     /// minute passes in 60 ms).
     pub time_scale: f64,
     /// `--webhook-duplicate`: the fraction of events delivered twice (same transmission id).
-    pub duplicate: f64,
+    pub duplicate: Option<f64>,
     /// `--webhook-drop`: the fraction of events never sent.
-    pub drop: f64,
+    pub drop: Option<f64>,
     /// `--webhook-reorder`: the fraction of events held back until the payment's next event.
-    pub reorder: f64,
+    pub reorder: Option<f64>,
     /// `--webhook-delay`: waited before an event's first delivery.
     pub delay: Option<Latency>,
 }
@@ -70,10 +73,43 @@ impl Default for WebhookSettings {
             outbox: 10_000,
             concurrency: 64,
             time_scale: 1.0,
-            duplicate: 0.0,
-            drop: 0.0,
-            reorder: 0.0,
+            duplicate: None,
+            drop: None,
+            reorder: None,
             delay: None,
+        }
+    }
+}
+
+/// What is in force: the flags over the served profile's `webhooks` section. Swapped whole
+/// when the profiles reload or another profile is served.
+#[derive(Debug, Default)]
+struct Effective {
+    urls: Vec<Uri>,
+    duplicate: f64,
+    drop: f64,
+    reorder: f64,
+    delay: Option<Latency>,
+}
+
+impl Effective {
+    /// URLs: the profile's, then the flags' (each once). Every other field: the flag when
+    /// given, else the profile's, else none.
+    fn new(flags: &WebhookSettings, profile: Option<&WebhooksKnob>) -> Effective {
+        let empty = WebhooksKnob::default();
+        let profile = profile.unwrap_or(&empty);
+        let mut urls = profile.urls.clone();
+        for url in &flags.urls {
+            if !urls.contains(url) {
+                urls.push(url.clone());
+            }
+        }
+        Effective {
+            urls,
+            duplicate: flags.duplicate.or(profile.duplicate).unwrap_or(0.0),
+            drop: flags.drop.or(profile.drop).unwrap_or(0.0),
+            reorder: flags.reorder.or(profile.reorder).unwrap_or(0.0),
+            delay: flags.delay.clone().or_else(|| profile.delay.clone()),
         }
     }
 }
@@ -118,8 +154,7 @@ struct Direction {
 
 /// One delivery of one event to one URL.
 struct Delivery {
-    /// Index into the settings' URLs.
-    url: usize,
+    url: Uri,
     id: Arc<str>,
     event: &'static str,
     body: Bytes,
@@ -150,7 +185,7 @@ struct Outbox {
     /// Deliveries carried by others (held for reordering), in the outbox or in flight.
     carried: usize,
     /// Held deliveries not yet carried, per payment and URL: the payment's next event takes them.
-    held: HashMap<(Arc<str>, usize), Vec<u64>>,
+    held: HashMap<(Arc<str>, Uri), Vec<u64>>,
     next_seq: u64,
 }
 
@@ -168,7 +203,7 @@ impl Outbox {
         let (due, delivery) = self.by_age.remove(&seq)?;
         self.by_due.remove(&(due, seq));
         if let Some(payment) = &delivery.held {
-            let key = (payment.clone(), delivery.url);
+            let key = (payment.clone(), delivery.url.clone());
             if let Some(seqs) = self.held.get_mut(&key) {
                 seqs.retain(|&s| s != seq);
                 if seqs.is_empty() {
@@ -213,6 +248,7 @@ pub struct Webhooks {
 
 struct Inner {
     settings: WebhookSettings,
+    effective: ArcSwap<Effective>,
     outbox: Mutex<Outbox>,
     /// Something new is in the outbox: the scheduler looks again.
     ready: Notify,
@@ -227,9 +263,16 @@ struct Inner {
 }
 
 impl Webhooks {
-    /// Starts the scheduler (inside the tokio runtime). `None` without any `--webhook-url`.
-    pub fn start(settings: WebhookSettings, metrics: WebhookMetrics) -> Option<Webhooks> {
-        if settings.urls.is_empty() {
+    /// Starts the scheduler (inside the tokio runtime), delivering as the flags and the served
+    /// profile's `webhooks` say. `None` when neither the flags nor any loaded profile names a
+    /// URL (`profiles_have_urls`): then nothing on the answer path prepares an event.
+    pub fn start(
+        settings: WebhookSettings,
+        served: Option<&WebhooksKnob>,
+        profiles_have_urls: bool,
+        metrics: WebhookMetrics,
+    ) -> Option<Webhooks> {
+        if settings.urls.is_empty() && !profiles_have_urls {
             return None;
         }
         let mut connector = HttpConnector::new();
@@ -249,6 +292,7 @@ impl Webhooks {
                     next_seq: 0,
                 }),
                 permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+                effective: ArcSwap::from_pointee(Effective::new(&settings, served)),
                 settings,
                 ready: Notify::new(),
                 client,
@@ -260,6 +304,17 @@ impl Webhooks {
         };
         tokio::spawn(hooks.clone().schedule());
         Some(hooks)
+    }
+
+    /// Another profile is served, or the profiles were reloaded: its `webhooks` section (under
+    /// the flags) is in force for the events made from now on.
+    pub fn serve_profile(&self, served: Option<&WebhooksKnob>) {
+        let effective = Effective::new(&self.inner.settings, served);
+        tracing::info!(
+            urls = effective.urls.len(),
+            "webhook targets and fractions set from the served profile and the flags"
+        );
+        self.inner.effective.store(Arc::new(effective));
     }
 
     /// `--webhook-outbox`: how many deliveries may wait.
@@ -310,8 +365,8 @@ impl Webhooks {
     }
 
     /// How this event is delivered: as `webhook=` directs, else drawn from the flags' fractions.
-    fn direct(&self, directed: Option<&Webhook>) -> Direction {
-        let settings = &self.inner.settings;
+    fn direct(&self, effective: &Effective, directed: Option<&Webhook>) -> Direction {
+        let settings = effective;
         let mut rng = rand::rng();
         if let Some(directed) = directed {
             let mut direction = Direction::default();
@@ -352,7 +407,8 @@ impl Webhooks {
         body: Bytes,
     ) {
         let inner = &self.inner;
-        let direction = self.direct(directed);
+        let effective = inner.effective.load();
+        let direction = self.direct(&effective, directed);
         if direction.drop {
             inner.metrics.skipped.inc();
             return;
@@ -376,11 +432,11 @@ impl Webhooks {
         }
         let dropped = {
             let mut outbox = inner.outbox.lock().unwrap_or_else(|e| e.into_inner());
-            for url in 0..inner.settings.urls.len() {
+            for url in &effective.urls {
                 // The payment's events held back so far go after this one's first copy.
                 let then: Vec<Delivery> = outbox
                     .held
-                    .remove(&(payment.clone(), url))
+                    .remove(&(payment.clone(), url.clone()))
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|seq| outbox.remove(seq))
@@ -395,7 +451,7 @@ impl Webhooks {
                     let seq = outbox.next_seq;
                     outbox.next_seq += 1;
                     let delivery = Delivery {
-                        url,
+                        url: url.clone(),
                         id: id.clone(),
                         event,
                         body: body.clone(),
@@ -408,7 +464,7 @@ impl Webhooks {
                     if direction.reorder {
                         outbox
                             .held
-                            .entry((payment.clone(), url))
+                            .entry((payment.clone(), url.clone()))
                             .or_default()
                             .push(seq);
                     }
@@ -493,7 +549,7 @@ impl Webhooks {
 
     async fn deliver(&self, mut delivery: Delivery) {
         let inner = &self.inner;
-        let url = &inner.settings.urls[delivery.url];
+        let url = &delivery.url;
         let request = Request::post(url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header("tosspayments-webhook-transmission-id", &*delivery.id)

@@ -346,7 +346,7 @@ async fn a_receiver_failing_twice_gets_the_third_try_on_the_scaled_schedule() {
 #[tokio::test]
 async fn two_percent_duplicates_over_two_thousand_events_land_within_binomial_bounds() {
     let receiver = Receiver::start(Behaviour::default()).await;
-    let server = server_to(&receiver, |c| c.webhooks.duplicate = 0.02).await;
+    let server = server_to(&receiver, |c| c.webhooks.duplicate = Some(0.02)).await;
     const N: usize = 2000;
     let mut sender = common::connect(server.addr).await;
     for _ in 0..N {
@@ -426,7 +426,7 @@ async fn a_full_outbox_drops_the_oldest_counts_it_and_never_delays_an_answer() {
 #[tokio::test]
 async fn a_directed_drop_sends_nothing_and_shows_in_the_metric() {
     let receiver = Receiver::start(Behaviour::default()).await;
-    let server = server_to(&receiver, |c| c.webhooks.drop = 1.0).await;
+    let server = server_to(&receiver, |c| c.webhooks.drop = Some(1.0)).await;
     for _ in 0..5 {
         assert_eq!(
             common::confirm(server.addr, &[]).await.status,
@@ -461,7 +461,7 @@ async fn webhooks_pending_at_shutdown_are_abandoned_within_the_grace() {
 #[tokio::test]
 async fn the_readme_example_deposits_once_and_calls_back_twice() {
     let receiver = Receiver::start(Behaviour::default()).await;
-    let server = server_to(&receiver, |c| c.webhooks.duplicate = 1.0).await;
+    let server = server_to(&receiver, |c| c.webhooks.duplicate = Some(1.0)).await;
     let issued_at = Instant::now();
     let issued = issue_va(&server, "order-va-0002", "deposit=2s").await;
     let all = receiver
@@ -523,7 +523,7 @@ async fn reorder_one_delivers_a_virtual_accounts_events_in_reverse() {
     let receiver = Receiver::start(Behaviour::default()).await;
     // Every event is held behind the payment's next; the last is held one scaled minute (1 s).
     let server = server_to(&receiver, |c| {
-        c.webhooks.reorder = 1.0;
+        c.webhooks.reorder = Some(1.0);
         c.webhooks.time_scale = 1.0 / 60.0;
     })
     .await;
@@ -566,7 +566,7 @@ async fn a_reordered_fraction_lands_within_binomial_bounds_and_is_held() {
     let receiver = Receiver::start(Behaviour::default()).await;
     // A held card event has no later event: it goes after one scaled minute (300 ms).
     let server = server_to(&receiver, |c| {
-        c.webhooks.reorder = 0.1;
+        c.webhooks.reorder = Some(0.1);
         c.webhooks.time_scale = 0.3 / 60.0;
     })
     .await;
@@ -660,7 +660,7 @@ async fn waiting_accounts_timers_are_bounded_by_the_outbox() {
 async fn a_requests_webhook_directive_decides_its_events_over_the_flags() {
     let receiver = Receiver::start(Behaviour::default()).await;
     // The flags drop every event: only what a request directs gets through.
-    let server = server_to(&receiver, |c| c.webhooks.drop = 1.0).await;
+    let server = server_to(&receiver, |c| c.webhooks.drop = Some(1.0)).await;
     let id = |g: &Got| g.header("tosspayments-webhook-transmission-id").to_owned();
 
     let sent = common::confirm(server.addr, &[("x-gazua", "webhook=send")]).await;
@@ -749,6 +749,155 @@ async fn an_issued_accounts_webhook_directive_directs_its_deposit_events_too() {
     assert_eq!(of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE").len(), 2);
     assert_eq!(metric(&server, "duplicated").await, 4);
     server.shutdown().await;
+}
+
+fn write_profile(dir: &tempfile::TempDir, name: &str, profile: Value) -> String {
+    let path = dir.path().join(format!("{name}.json"));
+    std::fs::write(&path, profile.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_served_profiles_webhooks_section_sends_and_the_flags_extend_and_replace_it() {
+    let (a, b) = (
+        Receiver::start(Behaviour::default()).await,
+        Receiver::start(Behaviour::default()).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(
+        &dir,
+        "hooked",
+        json!({"name": "hooked", "webhooks": {"urls": [a.url().to_string()], "duplicate": 1.0}}),
+    );
+    write_profile(
+        &dir,
+        "other",
+        json!({"name": "other", "webhooks": {"urls": [b.url().to_string()]}}),
+    );
+    let serving = |duplicate: Option<f64>, urls: Vec<http::Uri>| {
+        let mut config = common::config();
+        config.profiles_dirs = vec![dir.path().to_owned()];
+        config.profile = Some("hooked".to_owned());
+        config.admin_token = Some("s3cret".to_owned());
+        config.webhooks.urls = urls;
+        config.webhooks.duplicate = duplicate;
+        config
+    };
+
+    // The profile alone: its URL, its duplicate fraction.
+    let server = TestServer::start(serving(None, Vec::new())).await;
+    let profile = send(server.addr, "GET", "/__gazua/profile", &[], "").await;
+    assert_eq!(profile.json()["profile"]["webhooks"]["duplicate"], 1.0);
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    a.until("both copies", |all| all.len() >= 2).await;
+    // Serving another profile (the admin route; a reload takes the same path) moves the events.
+    let switched = send(
+        server.addr,
+        "PUT",
+        "/__gazua/profile",
+        &[("authorization", "Bearer s3cret")],
+        r#"{"name":"other"}"#,
+    )
+    .await;
+    assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    b.until("the other profile's event", |all| !all.is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.all().len(), 2);
+    assert_eq!(b.all().len(), 1);
+    server.shutdown().await;
+
+    // A flag URL is added to the profile's; a flag fraction replaces the profile's.
+    let server = TestServer::start(serving(Some(0.0), vec![b.url()])).await;
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    a.until("one more on the profile's URL", |all| all.len() >= 3)
+        .await;
+    b.until("one more on the flag's URL", |all| all.len() >= 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!((a.all().len(), b.all().len()), (3, 2), "no duplicate");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_webhooks_section_is_a_start_error_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (section, expected) in [
+        (
+            json!({"urls": ["ftp://x/hooks"]}),
+            "webhooks.urls: 'ftp://x/hooks': expected http(s)://host:port/path",
+        ),
+        (
+            json!({"duplicate": 1.5}),
+            "webhooks.duplicate: '1.5': expected a fraction from 0 to 1",
+        ),
+        (
+            json!({"reorder": -0.1}),
+            "webhooks.reorder: '-0.1': expected a fraction from 0 to 1",
+        ),
+        (
+            json!({"delay": "soon"}),
+            "webhooks.delay: expected a latency",
+        ),
+        (json!({"retries": 3}), "unknown field `retries`"),
+    ] {
+        let path = write_profile(&dir, "bad", json!({"name": "bad", "webhooks": section}));
+        let mut config = common::config();
+        config.profile = Some(path);
+        let error = match gazua_pay::server::Server::bind(config).await {
+            Ok(_) => panic!("{section} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains(expected), "{section}: {error}");
+    }
+}
+
+/// The real binary: SIGHUP reloads the served profile's `webhooks` section with the profile.
+#[test]
+fn sighup_reloads_the_served_profiles_webhook_targets() {
+    let rt = common::runtime();
+    let (a, b) = (
+        rt.block_on(Receiver::start(Behaviour::default())),
+        rt.block_on(Receiver::start(Behaviour::default())),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let live = |url: http::Uri| json!({"name": "live", "webhooks": {"urls": [url.to_string()]}});
+    write_profile(&dir, "live", live(a.url()));
+    let gazua = common::Binary::start(&[
+        "--profiles-dir",
+        dir.path().to_str().unwrap(),
+        "--profile",
+        "live",
+    ]);
+    assert_eq!(
+        rt.block_on(common::confirm(gazua.addr, &[])).status,
+        StatusCode::OK
+    );
+    rt.block_on(a.until("the first target's event", |all| !all.is_empty()));
+    write_profile(&dir, "live", live(b.url()));
+    gazua.signal("-HUP");
+    let start = Instant::now();
+    while b.all().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no event after SIGHUP"
+        );
+        assert_eq!(
+            rt.block_on(common::confirm(gazua.addr, &[])).status,
+            StatusCode::OK
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The real binary: a delivered try is an access-log line with its transmission id, and on

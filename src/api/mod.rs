@@ -243,6 +243,13 @@ impl Api {
         }
     }
 
+    /// The served profile changed: its `webhooks` section is in force (when webhooks are on).
+    pub fn serve_profile(&self, plan: &crate::profile::Plan) {
+        if let Some(hooks) = &self.webhooks {
+            hooks.serve_profile(plan.webhooks.as_ref());
+        }
+    }
+
     /// Sends payments' changes to the webhook URLs (see [`crate::webhook`]).
     /// Inside the tokio runtime: the virtual accounts' timer task starts with them.
     pub fn with_webhooks(mut self, webhooks: Option<Webhooks>) -> Api {

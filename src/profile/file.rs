@@ -41,6 +41,8 @@ pub(crate) struct ProfileFile {
     pub custom_routes: Option<Vec<CustomRoute>>,
     #[serde(default)]
     pub tls: Option<TlsKnob>,
+    #[serde(default)]
+    pub webhooks: Option<WebhooksKnob>,
 }
 
 /// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`,
@@ -174,6 +176,80 @@ pub struct TlsKnob {
     pub handshake_refuse: f64,
 }
 
+/// `webhooks`: where the served profile's payment events go and how they are delivered. The
+/// `--webhook-*` flags add their URLs to `urls` and, when given, replace the other fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksKnob {
+    /// Every event goes to each (`http://` or `https://`).
+    #[serde(default, deserialize_with = "webhook_urls")]
+    pub urls: Vec<http::Uri>,
+    /// Waited before an event's first delivery (the latency grammar).
+    #[serde(default, deserialize_with = "webhook_delay")]
+    pub delay: Option<Latency>,
+    /// The fraction of events delivered twice, 0 to 1.
+    #[serde(default, deserialize_with = "duplicate_fraction")]
+    pub duplicate: Option<f64>,
+    /// The fraction of events never sent, 0 to 1.
+    #[serde(default, deserialize_with = "drop_fraction")]
+    pub drop: Option<f64>,
+    /// The fraction of events held back behind the payment's next one, 0 to 1.
+    #[serde(default, deserialize_with = "reorder_fraction")]
+    pub reorder: Option<f64>,
+}
+
+/// A webhook target: `http://` or `https://` with a host. Shared by `--webhook-url` and the
+/// profile's `webhooks.urls`.
+pub fn webhook_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("'{text}': {e}; expected http(s)://host:port/path"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(format!("'{text}': expected http(s)://host:port/path"));
+    }
+    Ok(uri)
+}
+
+/// A fraction of events, 0 to 1. Shared by the `--webhook-*` flags and the profile.
+pub fn fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "'{text}': expected a fraction from 0 to 1, such as 0.02"
+        )),
+    }
+}
+
+fn webhook_urls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<http::Uri>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| webhook_url(text).map_err(|e| de::Error::custom(format!("webhooks.urls: {e}"))))
+        .collect()
+}
+
+fn webhook_fraction<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<f64>, D::Error> {
+    let f = f64::deserialize(d)?;
+    fraction(&f.to_string())
+        .map(Some)
+        .map_err(|e| de::Error::custom(format!("webhooks.{field}: {e}")))
+}
+
+fn webhook_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
+    directive(d, "webhooks.delay", Latency::parse).map(Some)
+}
+
+fn duplicate_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    webhook_fraction(d, "duplicate")
+}
+
+fn drop_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    webhook_fraction(d, "drop")
+}
+
+fn reorder_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    webhook_fraction(d, "reorder")
+}
+
 /// A percentage from 0 to 100, as a number or a string such as `"2.5%"`.
 fn percentage<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     #[derive(Deserialize)]
@@ -224,6 +300,7 @@ impl ProfileFile {
             schedule: self.schedule.or_else(|| parent.schedule.clone()),
             custom_routes: self.custom_routes.or_else(|| parent.custom_routes.clone()),
             tls: self.tls.or_else(|| parent.tls.clone()),
+            webhooks: self.webhooks.or_else(|| parent.webhooks.clone()),
         }
     }
 }
