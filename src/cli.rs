@@ -323,6 +323,11 @@ pub struct ServeArgs {
     /// lognormal(p50=200ms, p99=5s); replaces the profile's webhooks.delay.
     #[arg(long, value_parser = parse_latency)]
     pub webhook_delay: Option<Latency>,
+
+    /// PEM certificates trusted for https:// webhook targets beside the public (Mozilla) roots:
+    /// a receiver with a self-signed certificate.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {
@@ -613,6 +618,7 @@ impl ServeArgs {
                 duplicate: self.webhook_duplicate,
                 drop: self.webhook_drop,
                 reorder: self.webhook_reorder,
+                ca: self.webhook_ca,
                 concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(64),
                 delay: self.webhook_delay,
             },

@@ -21,15 +21,20 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prometheus::{Histogram, IntCounter};
 use rand::RngExt;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
@@ -64,6 +69,9 @@ pub struct WebhookSettings {
     pub reorder: Option<f64>,
     /// `--webhook-delay`: waited before an event's first delivery.
     pub delay: Option<Latency>,
+    /// `--webhook-ca`: PEM certificates trusted for `https://` targets beside the public roots
+    /// (a receiver with a self-signed certificate).
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for WebhookSettings {
@@ -77,6 +85,7 @@ impl Default for WebhookSettings {
             drop: None,
             reorder: None,
             delay: None,
+            ca: None,
         }
     }
 }
@@ -254,7 +263,7 @@ struct Inner {
     ready: Notify,
     /// `--webhook-concurrency` permits, one per delivery in flight.
     permits: Arc<Semaphore>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     metrics: WebhookMetrics,
     /// Deliveries in the outbox, carried or in flight.
     pending: AtomicUsize,
@@ -265,22 +274,20 @@ struct Inner {
 impl Webhooks {
     /// Starts the scheduler (inside the tokio runtime), delivering as the flags and the served
     /// profile's `webhooks` say. `None` when neither the flags nor any loaded profile names a
-    /// URL (`profiles_have_urls`): then nothing on the answer path prepares an event.
+    /// URL (`profiles_have_urls`): then nothing on the answer path prepares an event. `Err`
+    /// when `--webhook-ca` cannot be read.
     pub fn start(
         settings: WebhookSettings,
         served: Option<&WebhooksKnob>,
         profiles_have_urls: bool,
         metrics: WebhookMetrics,
-    ) -> Option<Webhooks> {
+    ) -> Result<Option<Webhooks>, String> {
         if settings.urls.is_empty() && !profiles_have_urls {
-            return None;
+            return Ok(None);
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+            .build(connector(settings.ca.as_deref())?);
         let hooks = Webhooks {
             inner: Arc::new(Inner {
                 outbox: Mutex::new(Outbox {
@@ -303,7 +310,7 @@ impl Webhooks {
             }),
         };
         tokio::spawn(hooks.clone().schedule());
-        Some(hooks)
+        Ok(Some(hooks))
     }
 
     /// Another profile is served, or the profiles were reloaded: its `webhooks` section (under
@@ -633,6 +640,51 @@ impl Webhooks {
             );
         }
     }
+}
+
+/// One connector for `http://` and `https://` targets. TLS is rustls with the ring provider
+/// (as the listener's), trusting the Mozilla roots compiled in (webpki-roots: the runtime image
+/// is `FROM scratch`, with no system CA bundle to read) plus `--webhook-ca`.
+fn connector(ca: Option<&Path>) -> Result<HttpsConnector<HttpConnector>, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| format!("--webhook-ca '{}': cannot read it ({e})", ca.display()))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "--webhook-ca '{}': expected PEM certificates (-----BEGIN CERTIFICATE-----)",
+                    ca.display()
+                )
+            })?;
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| format!("--webhook-ca '{}': {e}", ca.display()))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("webhook tls: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    // The https layer hands `https://` URLs down to this connector for the TCP part.
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.set_nodelay(true);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
 }
 
 /// `createdAt` of an event: ISO 8601 with microseconds and no offset, in KST as the PG's.

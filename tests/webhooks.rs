@@ -53,6 +53,8 @@ const STUCK: Behaviour = Behaviour {
 #[derive(Clone)]
 struct Receiver {
     addr: SocketAddr,
+    /// Over TLS: the scheme of `url()` is https.
+    tls: bool,
     got: Arc<Mutex<Vec<Got>>>,
     /// The most deliveries the receiver was answering at once.
     peak: Arc<AtomicUsize>,
@@ -60,6 +62,43 @@ struct Receiver {
 
 impl Receiver {
     async fn start(behaviour: Behaviour) -> Receiver {
+        Receiver::serve(behaviour, None).await
+    }
+
+    /// A receiver over TLS with a certificate for 127.0.0.1 from a fresh CA; the CA's PEM
+    /// file is returned for `--webhook-ca`.
+    async fn start_tls(behaviour: Behaviour) -> (Receiver, tempfile::TempDir) {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "merchant test ca");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        (Receiver::serve(behaviour, Some(acceptor)).await, dir)
+    }
+
+    async fn serve(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
+        let is_tls = tls.is_some();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -71,6 +110,7 @@ impl Receiver {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let (record, seen, counters) = (record.clone(), seen.clone(), counters.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let (record, seen, (peak, now)) =
@@ -101,17 +141,32 @@ impl Receiver {
                             Ok::<_, Infallible>(response)
                         }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(tls) => {
+                            // A client that does not trust the certificate ends the handshake.
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
-        Receiver { addr, got, peak }
+        Receiver {
+            addr,
+            tls: is_tls,
+            got,
+            peak,
+        }
     }
 
     fn url(&self) -> http::Uri {
-        format!("http://{}/hooks", self.addr).parse().unwrap()
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/hooks", self.addr).parse().unwrap()
     }
 
     fn all(&self) -> Vec<Got> {
@@ -897,6 +952,70 @@ fn sighup_reloads_the_served_profiles_webhook_targets() {
             StatusCode::OK
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn an_https_receiver_trusted_through_webhook_ca_gets_the_events() {
+    let (receiver, dir) = Receiver::start_tls(Behaviour::default()).await;
+    assert!(receiver.url().to_string().starts_with("https://127.0.0.1:"));
+    let server = server_to(&receiver, |c| {
+        c.webhooks.ca = Some(dir.path().join("ca.pem"));
+    })
+    .await;
+    let confirmed = common::confirm(server.addr, &[]).await;
+    let key = confirmed.json()["paymentKey"].as_str().unwrap().to_owned();
+    let all = receiver
+        .until("the event over TLS", |all| !all.is_empty())
+        .await;
+    assert_pg_headers(&all[0]);
+    assert_eq!(all[0].body["data"]["paymentKey"], key.as_str());
+    // Counted once the receiver's answer is read (just after it recorded the delivery).
+    let start = Instant::now();
+    while metric(&server, "sent").await != 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not counted sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+
+    // Without the CA the receiver's certificate is not trusted: the try fails and is retried
+    // (a minute later: the shutdown grace abandons it).
+    let server = server_to(&receiver, |c| c.shutdown_grace = Duration::from_millis(200)).await;
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    let start = Instant::now();
+    while metric(&server, "retried").await == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no failed try");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&server, "sent").await, 0);
+    assert_eq!(receiver.all().len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_webhook_ca_is_a_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for (ca, expected) in [
+        (dir.path().join("missing.pem"), "cannot read it"),
+        (not_pem, "expected PEM certificates"),
+    ] {
+        let mut config = common::config();
+        config.webhooks.urls = vec!["https://127.0.0.1:9/hooks".parse().unwrap()];
+        config.webhooks.ca = Some(ca);
+        let error = match gazua_pay::server::Server::bind(config).await {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.starts_with("--webhook-ca '"), "{error}");
+        assert!(error.contains(expected), "{error}");
     }
 }
 

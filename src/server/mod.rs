@@ -146,12 +146,15 @@ impl Server {
                 ),
             },
         })
-        .with_webhooks(crate::webhook::Webhooks::start(
-            config.webhooks.clone(),
-            profiles.active().webhooks.as_ref(),
-            profiles.any_webhook_urls(),
-            metrics.webhooks.clone(),
-        ));
+        .with_webhooks(
+            crate::webhook::Webhooks::start(
+                config.webhooks.clone(),
+                profiles.active().webhooks.as_ref(),
+                profiles.any_webhook_urls(),
+                metrics.webhooks.clone(),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        );
         let tls = match &config.tls {
             Some(settings) => {
                 let tls = tls::Tls::load(settings, metrics.registry())?;
