@@ -269,6 +269,8 @@ struct Inner {
     pending: AtomicUsize,
     idle: Notify,
     seq: AtomicU64,
+    /// `gz-<process>-`: made once (the process id is a system call each time it is asked).
+    id_prefix: String,
 }
 
 impl Webhooks {
@@ -307,6 +309,7 @@ impl Webhooks {
                 pending: AtomicUsize::new(0),
                 idle: Notify::new(),
                 seq: AtomicU64::new(0),
+                id_prefix: format!("gz-{:016x}-", u64::from(std::process::id()) ^ 0x6761_7a75),
             }),
         };
         tokio::spawn(hooks.clone().schedule());
@@ -415,6 +418,10 @@ impl Webhooks {
     ) {
         let inner = &self.inner;
         let effective = inner.effective.load();
+        // Served by a profile without URLs (another loaded profile has some): nowhere to send.
+        if effective.urls.is_empty() {
+            return;
+        }
         let direction = self.direct(&effective, directed);
         if direction.drop {
             inner.metrics.skipped.inc();
@@ -430,8 +437,7 @@ impl Webhooks {
             inner.metrics.reordered.inc();
         }
         let n = inner.seq.fetch_add(1, Ordering::Relaxed);
-        let id: Arc<str> =
-            format!("gz-{:016x}-{n}", std::process::id() as u64 ^ 0x6761_7a75).into();
+        let id: Arc<str> = format!("{}{n}", inner.id_prefix).into();
         let now = Instant::now();
         let mut due = now + direction.delay;
         if direction.reorder {
@@ -692,4 +698,67 @@ fn created_at() -> String {
     let now = jiff::Timestamp::now();
     let dt = jiff::tz::Offset::constant(9).to_datetime(now);
     dt.strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox(capacity: usize) -> Outbox {
+        Outbox {
+            capacity,
+            by_age: BTreeMap::new(),
+            by_due: BTreeSet::new(),
+            carried: 0,
+            held: HashMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    fn delivery(seq: u64) -> Delivery {
+        Delivery {
+            url: Uri::from_static("http://127.0.0.1:9/hooks"),
+            id: format!("id-{seq}").into(),
+            event: "PAYMENT_STATUS_CHANGED",
+            body: Bytes::new(),
+            retried: 0,
+            made: Instant::now(),
+            seq,
+            held: None,
+            then: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_outbox_sends_by_due_time_and_drops_by_age_with_what_each_carries() {
+        let now = Instant::now();
+        let mut o = outbox(3);
+        // The oldest is due last (a retry waiting); the carrier holds a reordered event.
+        o.insert(now + Duration::from_secs(60), delivery(0));
+        o.insert(now, delivery(1));
+        let mut carrier = delivery(2);
+        carrier.then.push(delivery(3));
+        o.carried += carrier.carried();
+        o.insert(now + Duration::from_millis(1), carrier);
+        assert_eq!(o.len(), 4);
+        let dropped: Vec<u64> = o.trim().iter().map(|d| d.seq).collect();
+        assert_eq!(dropped, [0], "the oldest goes, not the one due last");
+        assert_eq!(o.len(), 3);
+        assert_eq!(
+            o.pop_due(now).map(|d| d.seq).ok(),
+            Some(1),
+            "due first, sent first"
+        );
+        assert!(
+            matches!(o.pop_due(now), Err(Some(_))),
+            "the carrier is not due yet"
+        );
+        // Full again at capacity 0: the carrier is dropped with the event it carries.
+        o.capacity = 0;
+        let dropped = o.trim();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].then.len(), 1);
+        assert_eq!((o.len(), o.carried), (0, 0));
+        assert!(matches!(o.pop_due(now), Err(None)));
+    }
 }
