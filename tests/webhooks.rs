@@ -218,6 +218,36 @@ async fn metric(server: &TestServer, result: &str) -> u64 {
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
+/// The harness route: deposits a waiting account now.
+async fn deposit_now(server: &TestServer, key: &str) {
+    let deposited = send(
+        server.addr,
+        "POST",
+        &format!("/__gazua/deposits/{key}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(deposited.status, StatusCode::OK, "{:?}", deposited.body);
+}
+
+/// Waits (bounded) until a counter reaches `n`: a delivery is counted once its answer is read,
+/// just after the receiver recorded it.
+async fn metric_reaches(server: &TestServer, result: &str, n: u64) {
+    let start = Instant::now();
+    loop {
+        let now = metric(server, result).await;
+        if now == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{result} is {now}, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn issue_va(server: &TestServer, order_id: &str, directive: &str) -> Value {
     let body = json!({"amount": 30000, "orderId": order_id, "orderName": "패딩",
                       "customerName": "홍길동", "bank": "20"});
@@ -548,15 +578,7 @@ async fn the_harness_deposit_calls_back_with_the_payments_secret() {
     let server = server_to(&receiver, |_| {}).await;
     let issued = issue_va(&server, "order-hook-harness", "deposit=never").await;
     let key = issued["paymentKey"].as_str().unwrap();
-    let deposited = send(
-        server.addr,
-        "POST",
-        &format!("/__gazua/deposits/{key}"),
-        &[],
-        "",
-    )
-    .await;
-    assert_eq!(deposited.status, StatusCode::OK, "{:?}", deposited.body);
+    deposit_now(&server, key).await;
     let all = receiver
         .until("the deposit events", |all| {
             !of_type(all, "DEPOSIT_CALLBACK", "DONE").is_empty()
@@ -584,15 +606,7 @@ async fn reorder_one_delivers_a_virtual_accounts_events_in_reverse() {
     .await;
     let issued = issue_va(&server, "order-hook-reorder", "deposit=never").await;
     let key = issued["paymentKey"].as_str().unwrap();
-    let deposited = send(
-        server.addr,
-        "POST",
-        &format!("/__gazua/deposits/{key}"),
-        &[],
-        "",
-    )
-    .await;
-    assert_eq!(deposited.status, StatusCode::OK, "{:?}", deposited.body);
+    deposit_now(&server, key).await;
     let all = receiver.until("four events", |all| all.len() >= 4).await;
     let seen: Vec<(bool, &str)> = all
         .iter()
@@ -612,7 +626,7 @@ async fn reorder_one_delivers_a_virtual_accounts_events_in_reverse() {
         ]
     );
     assert_eq!(metric(&server, "reordered").await, 4);
-    assert_eq!(metric(&server, "sent").await, 4);
+    metric_reaches(&server, "sent", 4).await;
     server.shutdown().await;
 }
 
@@ -970,15 +984,7 @@ async fn an_https_receiver_trusted_through_webhook_ca_gets_the_events() {
         .await;
     assert_pg_headers(&all[0]);
     assert_eq!(all[0].body["data"]["paymentKey"], key.as_str());
-    // Counted once the receiver's answer is read (just after it recorded the delivery).
-    let start = Instant::now();
-    while metric(&server, "sent").await != 1 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "not counted sent"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metric_reaches(&server, "sent", 1).await;
     server.shutdown().await;
 
     // Without the CA the receiver's certificate is not trusted: the try fails and is retried
