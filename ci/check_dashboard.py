@@ -28,18 +28,23 @@ HISTOGRAMS = {
     "gazua_observed_latency_seconds",
     "gazua_timer_lateness_seconds",
     "gazua_ledger_call_seconds",
+    "gazua_tls_handshake_duration_seconds",
+    "gazua_webhook_delivery_seconds",
 }
 PLAIN = {
     "gazua_requests_total", "gazua_responses_total", "gazua_answers_total",
     "gazua_overrides_total", "gazua_in_flight_requests",
     "gazua_open_connections", "gazua_directive_errors_total", "gazua_capacity_queue_depth",
     "gazua_profile_info", "gazua_build_info", "gazua_ledger_errors_total",
+    "gazua_connections_closed_total", "gazua_panics_total", "gazua_tls_handshakes_total",
+    "gazua_webhooks_total",
     # process collector (prometheus crate, Linux)
     "process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
     "process_open_fds", "process_max_fds", "process_start_time_seconds", "process_threads",
 }
 SYNTHETIC = {"up"}  # made by Prometheus at scrape time, never in /metrics
 LABELS = {"route", "outcome", "fault", "code", "status_class", "by", "profile", "phase", "version", "le", "kind",
+          "reason", "result",
           "instance", "job"}  # the last two: added by Prometheus
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
                 "group_left", "group_right", "inf", "nan"}

@@ -84,8 +84,10 @@ fi
 # --- a live gazua: its help (env vars it reads) and a /metrics scrape -----------------------
 BIN="$(gazua_bin)"
 "$BIN" serve --help >"$CI_WORK/serve-help.txt"
-PORT="$(free_ports 1)"
-"$BIN" serve --listen "127.0.0.1:$PORT" >"$CI_WORK/gazua.log" 2>&1 &
+read -r PORT TLS_PORT <<<"$(free_ports 2 | tr "\n" " ")"
+# With a TLS listener too, so the TLS panels' series exist in the scrape.
+"$BIN" serve --listen "127.0.0.1:$PORT" --tls-listen "127.0.0.1:$TLS_PORT" --tls-self-signed \
+    >"$CI_WORK/gazua.log" 2>&1 &
 track_pid $!
 if wait_http "http://127.0.0.1:$PORT/__gazua/ready" 15; then
     # Traffic first, so labelled series exist: approved, declined (of the same payment: the
@@ -95,6 +97,7 @@ if wait_http "http://127.0.0.1:$PORT/__gazua/ready" 15; then
             -d '{"paymentKey":"tgen_checks_1","orderId":"order-checks-1","amount":15000}' \
             "http://127.0.0.1:$PORT/v1/payments/confirm" || true
     done
+    curl -ks -o /dev/null --max-time 5 "https://127.0.0.1:$TLS_PORT/__gazua/health" || true
     curl -fsS --max-time 5 "http://127.0.0.1:$PORT/metrics" >"$CI_WORK/metrics.txt"
     METRICS=(--metrics-file "$CI_WORK/metrics.txt")
     pass "live gazua scraped ($(grep -vc '^#' "$CI_WORK/metrics.txt") samples)"
