@@ -899,6 +899,51 @@ async fn the_served_profiles_webhooks_section_sends_and_the_flags_extend_and_rep
 }
 
 #[tokio::test]
+async fn a_profile_rule_and_defaults_direct_webhooks_like_any_field() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_profile(
+        &dir,
+        "ruled",
+        json!({"name": "ruled", "defaults": {"webhook": "duplicate"},
+               "rules": [{"when": {"json": "/amount", "gte": 50000}, "then": {"webhook": "drop"}}]}),
+    );
+    let server = server_to(&receiver, |c| c.profile = Some(path)).await;
+    let confirm = |amount: u64| {
+        json!({"paymentKey": format!("pk_rule_{amount}"), "orderId": format!("order-rule-{amount}"),
+               "amount": amount})
+        .to_string()
+    };
+    let dropped = send(
+        server.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm(60000),
+    )
+    .await;
+    assert_eq!(dropped.status, StatusCode::OK);
+    assert_eq!(metric(&server, "skipped").await, 1, "the rule dropped it");
+    let twice = send(
+        server.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm(1000),
+    )
+    .await;
+    assert_eq!(twice.status, StatusCode::OK);
+    let all = receiver.until("both copies", |all| all.len() >= 2).await;
+    assert!(
+        all.iter()
+            .all(|g| g.body["data"]["paymentKey"] == "pk_rule_1000")
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(receiver.all().len(), 2, "the defaults duplicated it");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_bad_webhooks_section_is_a_start_error_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     for (section, expected) in [
