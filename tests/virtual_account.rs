@@ -299,3 +299,116 @@ async fn the_deposit_route_takes_the_admin_token_when_one_is_set() {
     assert_eq!(inquire(&server, key).await["status"], "DONE");
     server.shutdown().await;
 }
+
+/// `--ledger stateless`: nothing is remembered, so a virtual account's key carries what an
+/// instance needs (method, bank, customer, due date; its tag's `deposit=`), and every instance
+/// with the same seed computes the same status from it and the clock.
+#[tokio::test]
+async fn a_stateless_fleet_answers_a_virtual_accounts_status_from_its_key() {
+    let stateless = || {
+        let mut config = common::config();
+        config.ledger = gazua_pay::config::LedgerKind::Stateless;
+        config.seed = 11;
+        config
+    };
+    let (a, b) = (
+        TestServer::start(stateless()).await,
+        TestServer::start(stateless()).await,
+    );
+    let body = |order: &str, tag: &str| {
+        json!({"amount": 30000, "orderId": order, "orderName": format!("패딩 [gazua: {tag}]"),
+               "customerName": "홍길동", "bank": "88"})
+        .to_string()
+    };
+    let issued_at = Instant::now();
+    let reply = send(
+        a.addr,
+        "POST",
+        "/v1/virtual-accounts",
+        &[],
+        &body("order-sl-1", "deposit=1s"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let issued = reply.json();
+    assert_eq!(issued["status"], "WAITING_FOR_DEPOSIT");
+    let key = issued["paymentKey"].as_str().unwrap().to_owned();
+    // Another instance, which never saw it: the same account, waiting, then deposited.
+    let seen = inquire(&b, &key).await;
+    if issued_at.elapsed() < Duration::from_millis(900) {
+        assert_eq!(seen["status"], "WAITING_FOR_DEPOSIT");
+    }
+    assert_eq!(seen["virtualAccount"]["bankCode"], "88");
+    assert_eq!(seen["virtualAccount"]["customerName"], "홍길동");
+    assert_eq!(
+        seen["virtualAccount"]["accountNumber"],
+        issued["virtualAccount"]["accountNumber"]
+    );
+    assert_eq!(
+        seen["virtualAccount"]["dueDate"],
+        issued["virtualAccount"]["dueDate"]
+    );
+    assert_eq!(seen["secret"], issued["secret"]);
+    let done = loop {
+        let now = inquire(&b, &key).await;
+        if now["status"] == "DONE" {
+            break now;
+        }
+        assert_eq!(now["status"], "WAITING_FOR_DEPOSIT");
+        assert!(issued_at.elapsed() < Duration::from_secs(20), "no deposit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(issued_at.elapsed() >= Duration::from_secs(1));
+    assert_ne!(done["approvedAt"], Value::Null);
+    assert_eq!(inquire(&a, &key).await["status"], "DONE");
+    // Its confirm is refused as the recording ledgers refuse it: it was issued, not created.
+    let confirm = json!({"paymentKey": key, "orderId": "order-sl-1", "amount": 30000});
+    let again = send(
+        b.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm.to_string(),
+    )
+    .await;
+    assert_eq!(again.json()["code"], "ALREADY_PROCESSED_PAYMENT");
+
+    // Expired at the directed due date.
+    let reply = send(
+        a.addr,
+        "POST",
+        "/v1/virtual-accounts",
+        &[],
+        &body("order-sl-2", "deposit=expired"),
+    )
+    .await;
+    let key = reply.json()["paymentKey"].as_str().unwrap().to_owned();
+    let expired = inquire(&b, &key).await;
+    assert_eq!(expired["status"], "EXPIRED");
+    assert_eq!(expired["virtualAccount"]["expired"], true);
+
+    // method VIRTUAL_ACCOUNT through create and confirm: a virtual account, not a card.
+    let create = json!({"method": "VIRTUAL_ACCOUNT", "amount": 15000, "orderId": "order-sl-3",
+                        "orderName": "책 [gazua: deposit=never]", "customerName": "김철수",
+                        "successUrl": "https://shop.test/ok", "failUrl": "https://shop.test/fail"});
+    let created = send(a.addr, "POST", "/v1/payments", &[], &create.to_string()).await;
+    let key = created.json()["paymentKey"].as_str().unwrap().to_owned();
+    let confirm = json!({"paymentKey": key, "orderId": "order-sl-3", "amount": 15000});
+    let confirmed = send(
+        b.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm.to_string(),
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    assert_eq!(confirmed.json()["status"], "WAITING_FOR_DEPOSIT");
+    assert_eq!(confirmed.json()["method"], "가상계좌");
+    assert_eq!(confirmed.json()["virtualAccount"]["customerName"], "김철수");
+    let seen = inquire(&a, &key).await;
+    assert_eq!(seen["status"], "WAITING_FOR_DEPOSIT");
+    assert_eq!(seen["method"], "가상계좌");
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -17,12 +17,14 @@
 //!
 //! # Keys an instance has not seen
 //!
-//! A minted key says its amount, orderId, orderName, tag and time, so any instance with the same
-//! seed answers for it. With no record of it (stateless ledger, another instance confirmed it,
-//! or evicted), an instance shows it as its confirm most likely ended: `DONE` approved at its
-//! minting time — the default outcome is approval — unless the key's tag asks for one outcome
-//! only, `declined(…)` (then `ABORTED` with that failure) or `error(…)` (then `IN_PROGRESS`, not
-//! approved). A confirm of such a key starts from `READY`, so it approves once per instance. A
+//! A minted key says its amount, orderId, orderName, tag and time — and for a virtual account
+//! its bank, customer and (when issued with the key) issue and due times — so any instance with
+//! the same seed answers for it. With no record of it (stateless ledger, another instance
+//! confirmed it, or evicted), an instance shows it as its confirm most likely ended: `DONE`
+//! approved at its minting time — the default outcome is approval — unless the key's tag asks
+//! for one outcome only, `declined(…)` (then `ABORTED` with that failure) or `error(…)` (then
+//! `IN_PROGRESS`, not approved); a virtual account is issued as its tag's `deposit=` directs and
+//! shown as it is now (waiting, deposited or expired). A confirm of such a key starts from `READY`, so it approves once per instance. A
 //! key Gazua did not mint is known only where it was recorded; elsewhere it is
 //! `NOT_FOUND_PAYMENT` (a confirm of one creates the payment, as the PG would have at checkout).
 
