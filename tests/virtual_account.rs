@@ -35,6 +35,27 @@ async fn inquire(server: &TestServer, key: &str) -> Value {
     reply.json()
 }
 
+/// Polls `key` until it shows `DONE`: waiting until then, never before `after` since
+/// `issued_at`, and well within 20 s.
+async fn deposited_after(
+    server: &TestServer,
+    key: &str,
+    issued_at: Instant,
+    after: Duration,
+) -> Value {
+    let done = loop {
+        let now = inquire(server, key).await;
+        if now["status"] == "DONE" {
+            break now;
+        }
+        assert_eq!(now["status"], "WAITING_FOR_DEPOSIT");
+        assert!(issued_at.elapsed() < Duration::from_secs(20), "no deposit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(issued_at.elapsed() >= after, "deposited early");
+    done
+}
+
 async fn deposit(server: &TestServer, key: &str, headers: &[(&str, &str)]) -> common::Reply {
     send(
         server.addr,
@@ -78,16 +99,7 @@ async fn an_issued_account_is_complete_and_is_deposited_after_the_directed_delay
 
     let key = p["paymentKey"].as_str().unwrap().to_owned();
     // Polled until the deposit shows: never before the directed second, and well before 20.
-    let done = loop {
-        let now = inquire(&server, &key).await;
-        if now["status"] == "DONE" {
-            break now;
-        }
-        assert_eq!(now["status"], "WAITING_FOR_DEPOSIT");
-        assert!(issued_at.elapsed() < Duration::from_secs(20), "no deposit");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(issued_at.elapsed() >= Duration::from_secs(1));
+    let done = deposited_after(&server, &key, issued_at, Duration::from_secs(1)).await;
     assert_ne!(done["approvedAt"], Value::Null);
     assert_eq!(done["secret"], secret.as_str());
     assert_eq!(done["virtualAccount"]["expired"], false);
@@ -349,16 +361,7 @@ async fn a_stateless_fleet_answers_a_virtual_accounts_status_from_its_key() {
         issued["virtualAccount"]["dueDate"]
     );
     assert_eq!(seen["secret"], issued["secret"]);
-    let done = loop {
-        let now = inquire(&b, &key).await;
-        if now["status"] == "DONE" {
-            break now;
-        }
-        assert_eq!(now["status"], "WAITING_FOR_DEPOSIT");
-        assert!(issued_at.elapsed() < Duration::from_secs(20), "no deposit");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(issued_at.elapsed() >= Duration::from_secs(1));
+    let done = deposited_after(&b, &key, issued_at, Duration::from_secs(1)).await;
     assert_ne!(done["approvedAt"], Value::Null);
     assert_eq!(inquire(&a, &key).await["status"], "DONE");
     // Its confirm is refused as the recording ledgers refuse it: it was issued, not created.
