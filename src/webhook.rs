@@ -342,6 +342,10 @@ impl Webhooks {
     /// account's issue, deposit or cancel `DEPOSIT_CALLBACK` too (the PG sends both). A
     /// `webhook=` directive decides how they are delivered instead of the flags' fractions.
     pub fn payment_changed(&self, p: &Payment, directed: Option<&Webhook>) {
+        // Served by a profile without URLs (another loaded profile has some): nowhere to send.
+        if self.inner.effective.load().urls.is_empty() {
+            return;
+        }
         let created = created_at();
         let payment = crate::api::render_payment(p);
         let mut body = Vec::with_capacity(payment.len() + 96);
@@ -376,7 +380,6 @@ impl Webhooks {
 
     /// How this event is delivered: as `webhook=` directs, else drawn from the flags' fractions.
     fn direct(&self, effective: &Effective, directed: Option<&Webhook>) -> Direction {
-        let settings = effective;
         let mut rng = rand::rng();
         if let Some(directed) = directed {
             let mut direction = Direction::default();
@@ -391,11 +394,11 @@ impl Webhooks {
         }
         let mut chance = |fraction: f64| fraction > 0.0 && rng.random::<f64>() < fraction;
         let (drop, duplicate, reorder) = (
-            chance(settings.drop),
-            chance(settings.duplicate),
-            chance(settings.reorder),
+            chance(effective.drop),
+            chance(effective.duplicate),
+            chance(effective.reorder),
         );
-        let delay = settings
+        let delay = effective
             .delay
             .as_ref()
             .map_or(Duration::ZERO, |l| l.sample(&mut rng));
@@ -418,10 +421,6 @@ impl Webhooks {
     ) {
         let inner = &self.inner;
         let effective = inner.effective.load();
-        // Served by a profile without URLs (another loaded profile has some): nowhere to send.
-        if effective.urls.is_empty() {
-            return;
-        }
         let direction = self.direct(&effective, directed);
         if direction.drop {
             inner.metrics.skipped.inc();

@@ -899,6 +899,42 @@ async fn the_served_profiles_webhooks_section_sends_and_the_flags_extend_and_rep
 }
 
 #[tokio::test]
+async fn a_served_profile_without_urls_sends_nothing_until_one_with_urls_is_served() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = json!({"urls": [receiver.url().to_string()]});
+    write_profile(&dir, "hooked", json!({"name": "hooked", "webhooks": hooks}));
+    write_profile(&dir, "quiet", json!({"name": "quiet"}));
+    let mut config = common::config();
+    config.profiles_dirs = vec![dir.path().to_owned()];
+    config.profile = Some("quiet".to_owned());
+    config.admin_token = Some("s3cret".to_owned());
+    // No --webhook-url: webhooks are built because a loaded profile names a URL.
+    let server = TestServer::start(config).await;
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(receiver.all().is_empty());
+    let switched = send(
+        server.addr,
+        "PUT",
+        "/__gazua/profile",
+        &[("authorization", "Bearer s3cret")],
+        r#"{"name":"hooked"}"#,
+    )
+    .await;
+    assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
+    assert_eq!(
+        common::confirm(server.addr, &[]).await.status,
+        StatusCode::OK
+    );
+    receiver.until("the event", |all| !all.is_empty()).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_profile_rule_and_defaults_direct_webhooks_like_any_field() {
     let receiver = Receiver::start(Behaviour::default()).await;
     let dir = tempfile::tempdir().unwrap();
