@@ -286,9 +286,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GAZUA_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Send PAYMENT_STATUS_CHANGED and DEPOSIT_CALLBACK events to this http:// URL
-    /// (repeatable: every event goes to each).
-    #[arg(long = "webhook-url", value_parser = parse_webhook_url)]
+    /// Send PAYMENT_STATUS_CHANGED and DEPOSIT_CALLBACK events to this http:// or https://
+    /// URL (repeatable: every event goes to each; added to the served profile's webhooks.urls).
+    #[arg(long = "webhook-url", value_parser = crate::profile::webhook_url)]
     pub webhook_urls: Vec<http::Uri>,
 
     /// Webhook deliveries waiting at most; when full the oldest is dropped and counted.
@@ -300,39 +300,34 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
     pub webhook_time_scale: f64,
 
-    /// The fraction of webhook events delivered twice with the same transmission id (0.02).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
-    pub webhook_duplicate: f64,
+    /// The fraction of webhook events delivered twice with the same transmission id (0.02);
+    /// replaces the profile's webhooks.duplicate (default 0).
+    #[arg(long, value_parser = crate::profile::fraction)]
+    pub webhook_duplicate: Option<f64>,
 
-    /// The fraction of webhook events never sent (0.01).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
-    pub webhook_drop: f64,
+    /// The fraction of webhook events never sent (0.01); replaces the profile's webhooks.drop.
+    #[arg(long, value_parser = crate::profile::fraction)]
+    pub webhook_drop: Option<f64>,
+
+    /// The fraction of webhook events held back and sent after the payment's next event (or
+    /// after one scaled retry minute when none comes): DONE before WAITING_FOR_DEPOSIT;
+    /// replaces the profile's webhooks.reorder.
+    #[arg(long, value_parser = crate::profile::fraction)]
+    pub webhook_reorder: Option<f64>,
+
+    /// Webhook deliveries in flight at once, at most (a slow receiver still gets throughput).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub webhook_concurrency: u64,
 
     /// Waited before an event's first delivery: a latency expression such as
-    /// lognormal(p50=200ms, p99=5s).
+    /// lognormal(p50=200ms, p99=5s); replaces the profile's webhooks.delay.
     #[arg(long, value_parser = parse_latency)]
     pub webhook_delay: Option<Latency>,
-}
 
-fn parse_webhook_url(text: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = text
-        .parse()
-        .map_err(|e| format!("'{text}': {e}; expected http://host:port/path"))?;
-    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-        return Err(format!(
-            "'{text}': expected http://host:port/path (https is not built in)"
-        ));
-    }
-    Ok(uri)
-}
-
-fn parse_fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!(
-            "'{text}': expected a fraction from 0 to 1, such as 0.02"
-        )),
-    }
+    /// PEM certificates trusted for https:// webhook targets beside the public (Mozilla) roots:
+    /// a receiver with a self-signed certificate.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {
@@ -622,6 +617,9 @@ impl ServeArgs {
                 time_scale: self.webhook_time_scale,
                 duplicate: self.webhook_duplicate,
                 drop: self.webhook_drop,
+                reorder: self.webhook_reorder,
+                ca: self.webhook_ca,
+                concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(64),
                 delay: self.webhook_delay,
             },
         }

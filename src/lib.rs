@@ -24,8 +24,10 @@
 //!   clocks, the cap), `stack` (the protective layers, in one place), `lifecycle` (a request's
 //!   life), `timer` (the precise timer), `fault` (faults at the socket), `ops` (ops routes),
 //!   `tls` (HTTPS: certificates, reload, the handshake knob).
-//! - [`webhook`] — events to the merchant's webhook URLs: a bounded outbox, pooled delivery,
-//!   the PG's retry schedule, directed duplicates, drops and delays.
+//! - [`webhook`] — events to the merchant's webhook URLs (http or https): one bounded outbox
+//!   in due-time order served by one scheduler, concurrency-bounded pooled delivery, the PG's
+//!   retry schedule, directed duplicates, drops, reordering and delays (flags, the served
+//!   profile's `webhooks`, `webhook=`).
 //! - [`metrics`] — the Prometheus registry, handles resolved at start, drop guards.
 //!
 //! # A request's life

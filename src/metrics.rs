@@ -242,7 +242,8 @@ impl Metrics {
                 "gazua_webhooks_total",
                 "Webhook events and deliveries, by result: sent (answered 200), retried, failed \
                  (given up after the last retry), dropped (pushed out of a full outbox), skipped \
-                 (--webhook-drop), duplicated (--webhook-duplicate), abandoned (at shutdown).",
+                 (--webhook-drop), duplicated (--webhook-duplicate), reordered (--webhook-reorder), \
+                 abandoned (at shutdown).",
             ),
             &["result"],
         )
@@ -262,6 +263,7 @@ impl Metrics {
             dropped: webhooks_vec.with_label_values(&["dropped"]),
             skipped: webhooks_vec.with_label_values(&["skipped"]),
             duplicated: webhooks_vec.with_label_values(&["duplicated"]),
+            reordered: webhooks_vec.with_label_values(&["reordered"]),
             abandoned: webhooks_vec.with_label_values(&["abandoned"]),
             latency: webhook_latency.clone(),
         };

@@ -368,6 +368,7 @@ mod tests {
             profile: Arc::from("default"),
             phase: None,
             deposit: None,
+            webhook: None,
             sources: FieldSources {
                 outcome: Source::Profile,
                 latency: Source::Header,

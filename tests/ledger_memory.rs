@@ -32,6 +32,7 @@ fn confirm_many(api: &Api, from: usize, to: usize, with_keys: bool) {
         profile: Arc::from("default"),
         phase: None,
         deposit: None,
+        webhook: None,
         sources: FieldSources::BUILTIN,
     };
     let target = route(&Method::POST, "/v1/payments/confirm");

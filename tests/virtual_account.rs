@@ -35,6 +35,27 @@ async fn inquire(server: &TestServer, key: &str) -> Value {
     reply.json()
 }
 
+/// Polls `key` until it shows `DONE`: waiting until then, never before `after` since
+/// `issued_at`, and well within 20 s.
+async fn deposited_after(
+    server: &TestServer,
+    key: &str,
+    issued_at: Instant,
+    after: Duration,
+) -> Value {
+    let done = loop {
+        let now = inquire(server, key).await;
+        if now["status"] == "DONE" {
+            break now;
+        }
+        assert_eq!(now["status"], "WAITING_FOR_DEPOSIT");
+        assert!(issued_at.elapsed() < Duration::from_secs(20), "no deposit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(issued_at.elapsed() >= after, "deposited early");
+    done
+}
+
 async fn deposit(server: &TestServer, key: &str, headers: &[(&str, &str)]) -> common::Reply {
     send(
         server.addr,
@@ -78,16 +99,7 @@ async fn an_issued_account_is_complete_and_is_deposited_after_the_directed_delay
 
     let key = p["paymentKey"].as_str().unwrap().to_owned();
     // Polled until the deposit shows: never before the directed second, and well before 20.
-    let done = loop {
-        let now = inquire(&server, &key).await;
-        if now["status"] == "DONE" {
-            break now;
-        }
-        assert_eq!(now["status"], "WAITING_FOR_DEPOSIT");
-        assert!(issued_at.elapsed() < Duration::from_secs(20), "no deposit");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(issued_at.elapsed() >= Duration::from_secs(1));
+    let done = deposited_after(&server, &key, issued_at, Duration::from_secs(1)).await;
     assert_ne!(done["approvedAt"], Value::Null);
     assert_eq!(done["secret"], secret.as_str());
     assert_eq!(done["virtualAccount"]["expired"], false);
@@ -298,4 +310,108 @@ async fn the_deposit_route_takes_the_admin_token_when_one_is_set() {
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     assert_eq!(inquire(&server, key).await["status"], "DONE");
     server.shutdown().await;
+}
+
+/// `--ledger stateless`: nothing is remembered, so a virtual account's key carries what an
+/// instance needs (method, bank, customer, due date; its tag's `deposit=`), and every instance
+/// with the same seed computes the same status from it and the clock.
+#[tokio::test]
+async fn a_stateless_fleet_answers_a_virtual_accounts_status_from_its_key() {
+    let stateless = || {
+        let mut config = common::config();
+        config.ledger = gazua_pay::config::LedgerKind::Stateless;
+        config.seed = 11;
+        config
+    };
+    let (a, b) = (
+        TestServer::start(stateless()).await,
+        TestServer::start(stateless()).await,
+    );
+    let body = |order: &str, tag: &str| {
+        json!({"amount": 30000, "orderId": order, "orderName": format!("패딩 [gazua: {tag}]"),
+               "customerName": "홍길동", "bank": "88"})
+        .to_string()
+    };
+    let issued_at = Instant::now();
+    let reply = send(
+        a.addr,
+        "POST",
+        "/v1/virtual-accounts",
+        &[],
+        &body("order-sl-1", "deposit=1s"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let issued = reply.json();
+    assert_eq!(issued["status"], "WAITING_FOR_DEPOSIT");
+    let key = issued["paymentKey"].as_str().unwrap().to_owned();
+    // Another instance, which never saw it: the same account, waiting, then deposited.
+    let seen = inquire(&b, &key).await;
+    if issued_at.elapsed() < Duration::from_millis(900) {
+        assert_eq!(seen["status"], "WAITING_FOR_DEPOSIT");
+    }
+    assert_eq!(seen["virtualAccount"]["bankCode"], "88");
+    assert_eq!(seen["virtualAccount"]["customerName"], "홍길동");
+    assert_eq!(
+        seen["virtualAccount"]["accountNumber"],
+        issued["virtualAccount"]["accountNumber"]
+    );
+    assert_eq!(
+        seen["virtualAccount"]["dueDate"],
+        issued["virtualAccount"]["dueDate"]
+    );
+    assert_eq!(seen["secret"], issued["secret"]);
+    let done = deposited_after(&b, &key, issued_at, Duration::from_secs(1)).await;
+    assert_ne!(done["approvedAt"], Value::Null);
+    assert_eq!(inquire(&a, &key).await["status"], "DONE");
+    // Its confirm is refused as the recording ledgers refuse it: it was issued, not created.
+    let confirm = json!({"paymentKey": key, "orderId": "order-sl-1", "amount": 30000});
+    let again = send(
+        b.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm.to_string(),
+    )
+    .await;
+    assert_eq!(again.json()["code"], "ALREADY_PROCESSED_PAYMENT");
+
+    // Expired at the directed due date.
+    let reply = send(
+        a.addr,
+        "POST",
+        "/v1/virtual-accounts",
+        &[],
+        &body("order-sl-2", "deposit=expired"),
+    )
+    .await;
+    let key = reply.json()["paymentKey"].as_str().unwrap().to_owned();
+    let expired = inquire(&b, &key).await;
+    assert_eq!(expired["status"], "EXPIRED");
+    assert_eq!(expired["virtualAccount"]["expired"], true);
+
+    // method VIRTUAL_ACCOUNT through create and confirm: a virtual account, not a card.
+    let create = json!({"method": "VIRTUAL_ACCOUNT", "amount": 15000, "orderId": "order-sl-3",
+                        "orderName": "책 [gazua: deposit=never]", "customerName": "김철수",
+                        "successUrl": "https://shop.test/ok", "failUrl": "https://shop.test/fail"});
+    let created = send(a.addr, "POST", "/v1/payments", &[], &create.to_string()).await;
+    let key = created.json()["paymentKey"].as_str().unwrap().to_owned();
+    let confirm = json!({"paymentKey": key, "orderId": "order-sl-3", "amount": 15000});
+    let confirmed = send(
+        b.addr,
+        "POST",
+        "/v1/payments/confirm",
+        &[],
+        &confirm.to_string(),
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    assert_eq!(confirmed.json()["status"], "WAITING_FOR_DEPOSIT");
+    assert_eq!(confirmed.json()["method"], "가상계좌");
+    assert_eq!(confirmed.json()["virtualAccount"]["customerName"], "김철수");
+    let seen = inquire(&a, &key).await;
+    assert_eq!(seen["status"], "WAITING_FOR_DEPOSIT");
+    assert_eq!(seen["method"], "가상계좌");
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Self-describing, signed keys: a `paymentKey` or `billingKey` that Gazua mints carries what
 //! an instance needs to answer for it without having seen it (amount, orderId, orderName, tag,
-//! time), so a fleet sharing a seed agrees on every minted key without shared state.
+//! time; a virtual account's bank, customer, issue and due times), so a fleet sharing a seed
+//! agrees on every minted key without shared state.
 //!
 //! Layout: a 4-character prefix (`gzp0`/`gzp1` for payments without/with a tag, `gzb0` for
 //! billing keys), then URL-safe base64 (no padding) of `payload ‖ mac`. The mac is 10 bytes of
@@ -44,6 +45,46 @@ pub struct MintedPayment {
     pub order_name: Option<String>,
     /// The inner text of the `[gazua: …]` tag the payment was created with.
     pub tag: Option<String>,
+    /// A virtual account's payment (`method: VIRTUAL_ACCOUNT`): what an instance with no
+    /// record of it (`--ledger stateless`) needs to show it.
+    pub account: Option<MintedAccount>,
+}
+
+/// The virtual account a minted key carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintedAccount {
+    /// `bankCode`.
+    pub bank: String,
+    /// `customerName`, cut to [`MAX_CUSTOMER`] bytes (ending in `…`) to leave the tag room.
+    pub customer: String,
+    /// When the account was issued with the key (`POST /v1/virtual-accounts`); `None`:
+    /// issued later, at its confirm.
+    pub issued: Option<Issued>,
+}
+
+/// An account issued with its key, in milliseconds after `at` (whole seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issued {
+    /// The issue (under 1,000: `at` is the issue's second).
+    pub at_ms: u64,
+    /// The due date.
+    pub due_ms: u64,
+}
+
+/// The most bytes of a virtual account's `customerName` a key carries.
+pub const MAX_CUSTOMER: usize = 30;
+
+/// `text` cut to at most `max` bytes at a character boundary, ending in `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let ellipsis = "…";
+    let mut end = max.saturating_sub(ellipsis.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &text[..end])
 }
 
 /// What a minted `billingKey` says.
@@ -105,10 +146,24 @@ impl KeyMint {
     /// is cut to fit; a tag too long to fit beside the orderId is an error.
     pub fn mint_payment(&self, p: &MintedPayment) -> Result<String, TooLong> {
         let mut out = Vec::with_capacity(MAX_PAYLOAD);
-        out.push(u8::from(p.billing));
+        // The kind: 0 a card payment, 1 a billing charge, 2 a virtual account issued at its
+        // confirm, 3 one issued with the key.
+        out.push(match &p.account {
+            None => u8::from(p.billing),
+            Some(a) if a.issued.is_none() => 2,
+            Some(_) => 3,
+        });
         out.extend_from_slice(&p.at.clamp(0, (1 << 40) - 1).to_be_bytes()[3..]);
         put_varint(&mut out, p.amount);
         put_text(&mut out, &p.order_id);
+        if let Some(a) = &p.account {
+            put_text(&mut out, &a.bank);
+            put_text(&mut out, &cut(&a.customer, MAX_CUSTOMER));
+            if let Some(issued) = a.issued {
+                put_varint(&mut out, issued.at_ms);
+                put_varint(&mut out, issued.due_ms);
+            }
+        }
         // Tag and name lengths (1 byte each) are still to come.
         let room = MAX_PAYLOAD.saturating_sub(out.len() + 2);
         let tag = p.tag.as_deref().unwrap_or("");
@@ -161,13 +216,28 @@ impl KeyMint {
     pub fn read_payment(&self, key: &str) -> Option<MintedPayment> {
         let (_, bytes) = self.open(key, &[PAYMENT_PREFIX, TAGGED_PAYMENT_PREFIX])?;
         let mut r = Reader { bytes: &bytes };
-        let billing = r.byte()? == 1;
+        let kind = r.byte()?;
         let at = r
             .bytes(5)?
             .iter()
             .fold(0i64, |acc, b| acc << 8 | i64::from(*b));
         let amount = r.varint()?;
         let order_id = r.text()?.to_owned();
+        let account = match kind {
+            0 | 1 => None,
+            2 | 3 => Some(MintedAccount {
+                bank: r.text()?.to_owned(),
+                customer: r.text()?.to_owned(),
+                issued: match kind {
+                    3 => Some(Issued {
+                        at_ms: r.varint()?,
+                        due_ms: r.varint()?,
+                    }),
+                    _ => None,
+                },
+            }),
+            _ => return None,
+        };
         let tag = Some(r.text()?).filter(|t| !t.is_empty()).map(str::to_owned);
         let order_name = match r.byte()? {
             255 => None,
@@ -178,12 +248,13 @@ impl KeyMint {
             ),
         };
         Some(MintedPayment {
-            billing,
+            billing: kind == 1,
             at,
             amount,
             order_id,
             order_name,
             tag,
+            account,
         })
     }
 
@@ -273,7 +344,46 @@ mod tests {
             order_id: "order-20240213-0001".into(),
             order_name: Some("토스 티셔츠 외 2건".into()),
             tag: Some("outcome=declined(INSUFFICIENT_BALANCE); latency=2s".into()),
+            account: None,
         }
+    }
+
+    #[test]
+    fn a_virtual_accounts_key_carries_its_bank_customer_and_due_date() {
+        let mint = KeyMint::new(3);
+        let issued = Issued {
+            at_ms: 731,
+            due_ms: 604_800_731,
+        };
+        for issued in [None, Some(issued)] {
+            let p = MintedPayment {
+                account: Some(MintedAccount {
+                    bank: "20".into(),
+                    customer: "홍길동".into(),
+                    issued,
+                }),
+                ..sample()
+            };
+            let key = mint.mint_payment(&p).unwrap();
+            assert!(key.len() <= MAX_KEY_LEN);
+            assert_eq!(mint.read_payment(&key), Some(p));
+        }
+        let long = MintedPayment {
+            account: Some(MintedAccount {
+                bank: "20".into(),
+                customer: "김".repeat(40),
+                issued: None,
+            }),
+            ..sample()
+        };
+        let back = mint
+            .read_payment(&mint.mint_payment(&long).unwrap())
+            .unwrap();
+        let customer = back.account.unwrap().customer;
+        assert!(
+            customer.len() <= MAX_CUSTOMER && customer.ends_with('…'),
+            "{customer}"
+        );
     }
 
     #[test]

@@ -17,12 +17,14 @@
 //!
 //! # Keys an instance has not seen
 //!
-//! A minted key says its amount, orderId, orderName, tag and time, so any instance with the same
-//! seed answers for it. With no record of it (stateless ledger, another instance confirmed it,
-//! or evicted), an instance shows it as its confirm most likely ended: `DONE` approved at its
-//! minting time — the default outcome is approval — unless the key's tag asks for one outcome
-//! only, `declined(…)` (then `ABORTED` with that failure) or `error(…)` (then `IN_PROGRESS`, not
-//! approved). A confirm of such a key starts from `READY`, so it approves once per instance. A
+//! A minted key says its amount, orderId, orderName, tag and time — and for a virtual account
+//! its bank, customer and (when issued with the key) issue and due times — so any instance with
+//! the same seed answers for it. With no record of it (stateless ledger, another instance
+//! confirmed it, or evicted), an instance shows it as its confirm most likely ended: `DONE`
+//! approved at its minting time — the default outcome is approval — unless the key's tag asks
+//! for one outcome only, `declined(…)` (then `ABORTED` with that failure) or `error(…)` (then
+//! `IN_PROGRESS`, not approved); a virtual account is issued as its tag's `deposit=` directs and
+//! shown as it is now (waiting, deposited or expired). A confirm of such a key starts from `READY`, so it approves once per instance. A
 //! key Gazua did not mint is known only where it was recorded; elsewhere it is
 //! `NOT_FOUND_PAYMENT` (a confirm of one creates the payment, as the PG would have at checkout).
 
@@ -211,6 +213,8 @@ pub struct Api {
     ledger: Store,
     /// `--webhook-url`: where payments' changes are sent.
     webhooks: Option<Webhooks>,
+    /// Waiting virtual accounts' deposit and due-date timers (only with webhooks).
+    timers: Option<Arc<virtual_account::Timers>>,
 }
 
 /// The longest `Idempotency-Key` the PG accepts.
@@ -231,6 +235,7 @@ impl Api {
             mint: KeyMint::new(settings.seed),
             ledger,
             webhooks: None,
+            timers: None,
         }
     }
 
@@ -241,8 +246,19 @@ impl Api {
         }
     }
 
+    /// The served profile changed: its `webhooks` section is in force (when webhooks are on).
+    pub fn serve_profile(&self, plan: &crate::profile::Plan) {
+        if let Some(hooks) = &self.webhooks {
+            hooks.serve_profile(plan.webhooks.as_ref());
+        }
+    }
+
     /// Sends payments' changes to the webhook URLs (see [`crate::webhook`]).
+    /// Inside the tokio runtime: the virtual accounts' timer task starts with them.
     pub fn with_webhooks(mut self, webhooks: Option<Webhooks>) -> Api {
+        self.timers = webhooks
+            .clone()
+            .map(|hooks| virtual_account::Timers::start(self.ledger.clone(), hooks));
         self.webhooks = webhooks;
         self
     }

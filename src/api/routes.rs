@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::checkout;
 use super::input::{self, Loose, Problem};
-use super::keys::{self, MintedPayment};
+use super::keys::{self, Issued, MintedAccount, MintedPayment};
 use super::ledger::{Cancel, Payment, Status};
 use super::redis_ledger::LedgerDown;
 use super::virtual_account::{self as va, VirtualAccount};
@@ -18,7 +18,7 @@ use super::{
     Api, ApiRequest, Lang, Origin, Reply, ReplyCode, code_reply, code_reply_with, known,
     outcome_reply, problem_reply, render, tag_verdict,
 };
-use crate::directive::{CodeName, CodeRef, Deposit, Outcome};
+use crate::directive::{CodeName, CodeRef, Deposit, Outcome, Webhook};
 use crate::engine::Decision;
 use crate::route::Route;
 
@@ -40,6 +40,7 @@ pub(super) async fn answer(
         req,
         outcome: &decision.outcome,
         deposit: decision.deposit.as_ref(),
+        webhook: decision.webhook.as_ref(),
         lang: req.lang,
         now: req.now.as_second(),
         now_ms: req.now.as_millisecond(),
@@ -64,7 +65,7 @@ pub(super) async fn answer(
     };
     let changed = cx.changed.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(p) = changed.filter(|_| reply.status == StatusCode::OK) {
-        api.changed(&p);
+        api.changed(&p, decision.webhook.as_ref());
     }
     let shown = cx
         .shown
@@ -98,6 +99,8 @@ struct Cx<'a> {
     outcome: &'a Outcome,
     /// The decided `deposit=` for a virtual account this request issues.
     deposit: Option<&'a Deposit>,
+    /// The decided `webhook=`, kept with a virtual account this request issues.
+    webhook: Option<&'a Webhook>,
     lang: Lang,
     /// Unix seconds of arrival.
     now: i64,
@@ -286,10 +289,17 @@ impl Cx<'_> {
             .or_else(|| customer_name.as_deref().and_then(input::tag_in))
             .map(str::to_owned);
         let urls = Some((&*success_url, &*fail_url));
-        self.mint_and_record(amount, &order_id, &order_name, tag, urls, &|key| {
+        let customer = customer_name.as_deref().unwrap_or("고객");
+        // The key says it is a virtual account's, so an instance with no record confirms it as one.
+        let account = virtual_account.then(|| MintedAccount {
+            bank: va::DEFAULT_BANK.to_owned(),
+            customer: customer.to_owned(),
+            issued: None,
+        });
+        let minted = (tag, account);
+        self.mint_and_record(amount, &order_id, &order_name, minted, urls, &|key| {
             let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
             if virtual_account {
-                let customer = customer_name.as_deref().unwrap_or("고객");
                 p.va = Some(Box::new(VirtualAccount::new(va::DEFAULT_BANK, customer)));
             }
             p
@@ -297,15 +307,15 @@ impl Cx<'_> {
         .await
     }
 
-    /// Mints a paymentKey for a new payment (its tag carried in it), records `make(key)`
-    /// under it and answers it; with the create's `(successUrl, failUrl)`, its `checkout.url`
-    /// is Gazua's own window.
+    /// Mints a paymentKey for a new payment (its tag and virtual account carried in it),
+    /// records `make(key)` under it and answers it; with the create's `(successUrl, failUrl)`,
+    /// its `checkout.url` is Gazua's own window.
     async fn mint_and_record(
         &self,
         amount: u64,
         order_id: &str,
         order_name: &str,
-        tag: Option<String>,
+        (tag, account): (Option<String>, Option<MintedAccount>),
         urls: Option<(&str, &str)>,
         make: &(dyn Fn(&str) -> Payment + Sync),
     ) -> Result<Reply, Fail> {
@@ -316,6 +326,7 @@ impl Cx<'_> {
             order_id: order_id.to_owned(),
             order_name: Some(order_name.to_owned()),
             tag,
+            account,
         };
         let key = self
             .api
@@ -409,7 +420,7 @@ impl Cx<'_> {
             }
             _ if p.va.is_some() => {
                 let due = self.now_ms + va::DEFAULT_VALID_HOURS * 3_600_000;
-                va::issue(p, self.now_ms, due, self.deposit);
+                va::issue(p, self.now_ms, due, self.deposit, self.webhook);
                 Step::Render(p.clone())
             }
             _ => {
@@ -449,7 +460,8 @@ impl Cx<'_> {
             if reply.is_none()
                 && let Some(m) = self.api.mint.read_payment(param)
             {
-                reply = Some(ok(render::payment(&seen_from_key(param, &m), self.lang)));
+                let seen = seen_from_key(param, &m, now_ms);
+                reply = Some(ok(render::payment(&seen, self.lang)));
             }
         }
         Ok(reply.unwrap_or_else(|| self.refused("NOT_FOUND_PAYMENT")))
@@ -482,7 +494,7 @@ impl Cx<'_> {
             .ledger
             .modify(key, &mut |slot| {
                 if slot.is_none() {
-                    *slot = minted.as_ref().map(|m| seen_from_key(key, m));
+                    *slot = minted.as_ref().map(|m| seen_from_key(key, m, self.now_ms));
                 }
                 reply = Some(match slot {
                     None => self.refused("NOT_FOUND_PAYMENT"),
@@ -631,10 +643,19 @@ impl Cx<'_> {
         let tag = input::tag_in(&order_name)
             .or_else(|| input::tag_in(&customer))
             .map(str::to_owned);
-        self.mint_and_record(amount, &order_id, &order_name, tag, None, &|key| {
+        let account = MintedAccount {
+            bank: bank.to_string(),
+            customer: customer.to_string(),
+            issued: Some(Issued {
+                at_ms: (self.now_ms - self.now * 1000).max(0) as u64,
+                due_ms: (due_ms - self.now * 1000).max(0) as u64,
+            }),
+        };
+        let minted = (tag, Some(account));
+        self.mint_and_record(amount, &order_id, &order_name, minted, None, &|key| {
             let mut p = Payment::new(key, &order_id, Some(&order_name), amount, self.now);
             p.va = Some(Box::new(VirtualAccount::new(&bank, &customer)));
-            va::issue(&mut p, self.now_ms, due_ms, self.deposit);
+            va::issue(&mut p, self.now_ms, due_ms, self.deposit, self.webhook);
             p
         })
         .await
@@ -718,6 +739,7 @@ impl Cx<'_> {
             order_id: order_id.clone().into_owned(),
             order_name: Some(order_name.clone().into_owned()),
             tag: None,
+            account: None,
         };
         let key = self
             .api
@@ -753,33 +775,71 @@ impl Cx<'_> {
     }
 }
 
-/// A minted payment before its confirm: `READY`, as created.
+/// A minted payment as created: `READY`, or a virtual account issued with its key
+/// (`WAITING_FOR_DEPOSIT` as issued, with its tag's `deposit=`).
 fn from_key(key: &str, m: &MintedPayment) -> Payment {
     let mut p = Payment::new(key, &m.order_id, m.order_name.as_deref(), m.amount, m.at);
     p.billing = m.billing;
+    if let Some(a) = &m.account {
+        p.va = Some(Box::new(VirtualAccount::new(&a.bank, &a.customer)));
+        if let Some(issued) = a.issued {
+            let second_ms = m.at * 1000;
+            let at_ms = second_ms.saturating_add(issued.at_ms as i64);
+            issue_from_tag(
+                &mut p,
+                m,
+                at_ms,
+                second_ms.saturating_add(issued.due_ms as i64),
+            );
+        }
+    }
     p
 }
 
-/// A minted payment as an instance with no record of it presents it: how its confirm most
-/// likely ended (see the module documentation of `api`).
-fn seen_from_key(key: &str, m: &MintedPayment) -> Payment {
+/// Issues `p`'s account at `at_ms` as its key's tag directs (`deposit=`, `webhook=`): an
+/// instance with no record knows no other directive of the request that issued it.
+fn issue_from_tag(p: &mut Payment, m: &MintedPayment, at_ms: i64, due_ms: i64) {
+    let tag = m
+        .tag
+        .as_deref()
+        .and_then(|t| super::parse_tag_text(t).ok())
+        .unwrap_or_default();
+    va::issue(p, at_ms, due_ms, tag.deposit.as_ref(), tag.webhook.as_ref());
+}
+
+/// A minted payment as an instance with no record of it presents it at `now_ms`: how its
+/// confirm most likely ended (see the module documentation of `api`), and a virtual account's
+/// deposit or expiry since, computed from the key alone.
+fn seen_from_key(key: &str, m: &MintedPayment, now_ms: i64) -> Payment {
     let verdict = m
         .tag
         .as_deref()
         .and_then(|t| super::parse_tag_text(t).ok())
         .and_then(|d| d.outcome);
-    seen_as(key, m, verdict.as_ref().and_then(tag_verdict))
+    let mut p = seen_as(key, m, verdict.as_ref().and_then(tag_verdict));
+    va::settle(&mut p, now_ms);
+    p
 }
 
-/// A minted payment shown as `verdict` (its tag's only outcome) says its confirm ended.
+/// A minted payment shown as `verdict` (its tag's only outcome) says its confirm ended. A
+/// virtual account confirmed is waiting for its deposit, issued (as far as the key knows) when
+/// it was created.
 pub(super) fn seen_as(key: &str, m: &MintedPayment, verdict: Option<&Outcome>) -> Payment {
     let mut p = from_key(key, m);
+    if p.status == Status::WaitingForDeposit {
+        return p;
+    }
     match verdict {
         Some(Outcome::Declined(code)) => {
             p.status = Status::Aborted;
             p.failure = Some(declined_code(code));
         }
         Some(Outcome::Error(_)) => p.status = Status::InProgress,
+        _ if p.va.is_some() => {
+            let at_ms = m.at * 1000;
+            let due_ms = at_ms + va::DEFAULT_VALID_HOURS * 3_600_000;
+            issue_from_tag(&mut p, m, at_ms, due_ms);
+        }
         _ => {
             p.status = Status::Done;
             p.approved_at = Some(m.at);

@@ -24,6 +24,7 @@ fn decision(outcome: Outcome) -> Decision {
         profile: Arc::from("default"),
         phase: None,
         deposit: None,
+        webhook: None,
         sources: FieldSources::BUILTIN,
     }
 }
@@ -1180,6 +1181,7 @@ fn an_unrecorded_key_shows_what_its_tag_asked_of_the_confirm() {
         order_id: "order-0001".into(),
         order_name: None,
         tag: None,
+        account: None,
     };
     let done = routes::seen_as("k", &m, None);
     assert_eq!(

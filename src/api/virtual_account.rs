@@ -9,10 +9,19 @@ use rand::rngs::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
 use super::ledger::{Payment, Status};
 use super::redis_ledger::LedgerDown;
+use super::store::Store;
 use super::{Lang, render};
-use crate::directive::Deposit;
+use crate::directive::{Deposit, Webhook};
+use crate::webhook::Webhooks;
 use http::StatusCode;
 
 /// The PG's default validity of an issued account: 7 days.
@@ -22,7 +31,7 @@ pub const MAX_VALID_HOURS: i64 = 30 * 24;
 /// The bank of an account issued through `method: VIRTUAL_ACCOUNT` (no bank was named): 우리.
 pub const DEFAULT_BANK: &str = "20";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VirtualAccount {
     /// `bankCode`.
     pub bank: Box<str>,
@@ -36,6 +45,10 @@ pub struct VirtualAccount {
     /// The account was refunded to `refundReceiveAccount` (a cancel after deposit).
     #[serde(default)]
     pub refunded: bool,
+    /// The issuing request's `webhook=`: it directs the events of the deposit or expiry too,
+    /// which no request makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
 }
 
 impl VirtualAccount {
@@ -46,6 +59,7 @@ impl VirtualAccount {
             due_ms: 0,
             deposit_ms: None,
             refunded: false,
+            webhook: None,
         }
     }
 }
@@ -71,14 +85,21 @@ pub fn secret(key: &str) -> String {
 /// Issues the account of `p` at `now_ms`: `WAITING_FOR_DEPOSIT` until `due_ms`, with the
 /// deposit the decision directs (none by default: the harness route or the due date decides).
 /// The deposit delay is drawn from a generator seeded by the paymentKey, so the same key is
-/// deposited alike everywhere.
-pub fn issue(p: &mut Payment, now_ms: i64, due_ms: i64, deposit: Option<&Deposit>) {
+/// deposited alike everywhere. The decided `webhook=` is kept for the account's later events.
+pub fn issue(
+    p: &mut Payment,
+    now_ms: i64,
+    due_ms: i64,
+    deposit: Option<&Deposit>,
+    webhook: Option<&Webhook>,
+) {
     let key_seed = xxh3_64_with_seed(p.key().as_bytes(), 0xde90);
     let Some(va) = p.va.as_mut() else {
         return;
     };
     va.due_ms = due_ms;
     va.deposit_ms = None;
+    va.webhook = webhook.cloned();
     match deposit {
         Some(Deposit::After(latency)) => {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(key_seed);
@@ -122,15 +143,118 @@ pub fn deposit(p: &mut Payment, at_ms: i64) {
     }
 }
 
+/// Waiting accounts' next moments (the directed deposit or the due date), all in one bounded
+/// set served by one task: when one comes, the account is settled and its change told to the
+/// webhooks. Only the webhooks need these timers (an inquiry settles a record against the
+/// clock by itself), so the set exists only with them, and it is bounded like their outbox:
+/// each timer becomes at most two events there, so a longer set would only feed events a full
+/// outbox drops (the ledger's capacity bounds the memory ledger but not the shared one). When it
+/// is full the timer due last is dropped (counted `dropped`): its account still deposits or
+/// expires on inquiry, only its webhook is lost.
+pub(super) struct Timers {
+    /// By (unix ms due, arrival): the first is the next to settle.
+    due: Mutex<BTreeMap<(i64, u64), Box<str>>>,
+    capacity: usize,
+    seq: AtomicU64,
+    ready: Notify,
+}
+
+impl Timers {
+    /// The timer set and its task (inside the tokio runtime).
+    pub(super) fn start(store: Store, hooks: Webhooks) -> Arc<Timers> {
+        let timers = Arc::new(Timers {
+            due: Mutex::new(BTreeMap::new()),
+            capacity: hooks.capacity(),
+            seq: AtomicU64::new(0),
+            ready: Notify::new(),
+        });
+        tokio::spawn(timers.clone().run(store, hooks));
+        timers
+    }
+
+    fn add(&self, at_ms: i64, key: &str, hooks: &Webhooks) {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let full = {
+            let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+            due.insert((at_ms, n), key.into());
+            (due.len() > self.capacity)
+                .then(|| due.pop_last())
+                .flatten()
+        };
+        if let Some((_, key)) = full {
+            hooks.count_dropped();
+            tracing::warn!(
+                payment_key = %key,
+                "a virtual account's deposit or expiry webhook was dropped: more accounts wait \
+                 than --webhook-outbox"
+            );
+        }
+        self.ready.notify_one();
+    }
+
+    async fn run(self: Arc<Self>, store: Store, hooks: Webhooks) {
+        loop {
+            let now_ms = jiff::Timestamp::now().as_millisecond();
+            let next = {
+                let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+                match due.first_key_value() {
+                    Some((&(at, _), _)) if at <= now_ms => Ok(due.pop_first().map(|(_, k)| k)),
+                    Some((&(at, _), _)) => Err(Some(at - now_ms)),
+                    None => Err(None),
+                }
+            };
+            match next {
+                Ok(Some(key)) => settle_and_tell(&store, &hooks, &key).await,
+                Ok(None) => {}
+                // `notify_one` keeps a permit when nobody waits: an earlier timer added between
+                // the look and the wait is not missed.
+                Err(Some(wait)) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                        () = self.ready.notified() => {}
+                    }
+                }
+                Err(None) => self.ready.notified().await,
+            }
+        }
+    }
+}
+
+/// The `webhook=` of the request that issued a virtual account: it directs the events of the
+/// changes no request makes (the deposit, the expiry, the harness route's deposit).
+fn issued_with(p: &Payment) -> Option<&Webhook> {
+    p.va.as_ref().and_then(|va| va.webhook.as_ref())
+}
+
+async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str) {
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let mut changed = None;
+    let settled = store
+        .modify(key, &mut |slot| {
+            changed = slot
+                .as_mut()
+                .and_then(|p| settle(p, now_ms).map(|_| p.clone()));
+        })
+        .await;
+    match (settled, changed) {
+        (Ok(()), Some(p)) => hooks.payment_changed(&p, issued_with(&p)),
+        (Ok(()), None) => {}
+        (Err(_), _) => tracing::warn!(
+            payment_key = %key,
+            "a virtual account's deposit or expiry was not recorded: the ledger is unreachable"
+        ),
+    }
+}
+
 impl super::Api {
-    /// A payment's change, told to the webhooks (when there are any); a virtual account left
-    /// waiting is settled again when its directed deposit or its due date comes, and that
-    /// change told too.
-    pub(super) fn changed(&self, p: &Payment) {
-        let Some(hooks) = &self.webhooks else {
+    /// A payment's change, told to the webhooks (when there are any) as the request's
+    /// `webhook=` directs; a virtual account left waiting gets a timer for its directed deposit
+    /// or its due date, whose change is told too.
+    pub(super) fn changed(&self, p: &Payment, webhook: Option<&Webhook>) {
+        let (Some(hooks), Some(timers)) = (&self.webhooks, &self.timers) else {
             return;
         };
-        hooks.payment_changed(p);
+        hooks.payment_changed(p, webhook);
         let Some(va) =
             p.va.as_deref()
                 .filter(|_| p.status == Status::WaitingForDeposit)
@@ -141,28 +265,7 @@ impl super::Api {
             .deposit_ms
             .filter(|&d| d < va.due_ms)
             .unwrap_or(va.due_ms);
-        let (hooks, store, key) = (hooks.clone(), self.ledger.clone(), p.key().to_owned());
-        tokio::spawn(async move {
-            let wait = at_ms - jiff::Timestamp::now().as_millisecond();
-            tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
-            let now_ms = jiff::Timestamp::now().as_millisecond();
-            let mut changed = None;
-            let settled = store
-                .modify(&key, &mut |slot| {
-                    changed = slot
-                        .as_mut()
-                        .and_then(|p| settle(p, now_ms).map(|_| p.clone()));
-                })
-                .await;
-            match (settled, changed) {
-                (Ok(()), Some(p)) => hooks.payment_changed(&p),
-                (Ok(()), None) => {}
-                (Err(_), _) => tracing::warn!(
-                    payment_key = %key,
-                    "a virtual account's deposit or expiry was not recorded: the ledger is unreachable"
-                ),
-            }
-        });
+        timers.add(at_ms, p.key(), hooks);
     }
 
     /// `POST /__gazua/deposits/{paymentKey}`: the test console's "deposit" button. A waiting
@@ -205,6 +308,7 @@ impl super::Api {
                             )
                         } else {
                             deposit(p, now_ms);
+                            deposited = Some(p.clone());
                             (
                                 StatusCode::OK,
                                 String::new(),
@@ -216,7 +320,7 @@ impl super::Api {
             })
             .await?;
         if let (Some(hooks), Some(p)) = (&self.webhooks, &deposited) {
-            hooks.payment_changed(p);
+            hooks.payment_changed(p, issued_with(p));
         }
         Ok(match answer {
             Some((_, _, Some(body))) => (StatusCode::OK, body),
@@ -237,12 +341,11 @@ impl super::Api {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn waiting(deposit: Option<&Deposit>) -> Payment {
         let mut p = Payment::new("pk-va-1", "order-va-1", Some("n"), 1000, 1);
         p.va = Some(Box::new(VirtualAccount::new("20", "홍길동")));
-        issue(&mut p, 1_000, 10_000, deposit);
+        issue(&mut p, 1_000, 10_000, deposit, None);
         p
     }
 

@@ -11,7 +11,9 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 
 use super::cursor::{Cursor, echo, parse_percent, parse_status};
 use super::mix::WHOLE;
-use super::{CodeName, CodeRef, Deposit, DirectiveError, Directives, Fault, Latency, Mix, Outcome};
+use super::{
+    CodeName, CodeRef, Deposit, DirectiveError, Directives, Fault, Latency, Mix, Outcome, Webhook,
+};
 use crate::codes::{self, CodeKind};
 
 /// The headers Gazua answers to, as their names are written in the documentation.
@@ -159,6 +161,7 @@ enum Field {
     Profile,
     Key,
     Deposit,
+    Webhook,
 }
 
 impl Field {
@@ -171,6 +174,7 @@ impl Field {
             Field::Profile => "profile",
             Field::Key => "key",
             Field::Deposit => "deposit",
+            Field::Webhook => "webhook",
         }
     }
 
@@ -184,13 +188,14 @@ impl Field {
             Field::Profile => "X-Gazua (profile=)",
             Field::Key => "X-Gazua (key=)",
             Field::Deposit => "X-Gazua (deposit=)",
+            Field::Webhook => "X-Gazua (webhook=)",
         }
     }
 }
 
 /// Which source set each field so far: a second source is a conflict, never a silent winner.
 #[derive(Default)]
-struct Claims([Option<&'static str>; 7]);
+struct Claims([Option<&'static str>; 8]);
 
 impl Claims {
     fn claim(&mut self, field: Field, source: &'static str) -> Result<(), DirectiveError> {
@@ -242,6 +247,7 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Directives, DirectiveError> {
                     (Field::Profile, c.profile.is_some()),
                     (Field::Key, c.key.is_some()),
                     (Field::Deposit, c.deposit.is_some()),
+                    (Field::Webhook, c.webhook.is_some()),
                 ] {
                     if set {
                         claims.claim(field, field.in_compound())?;
@@ -303,6 +309,7 @@ fn merge(into: &mut Directives, from: Directives) {
         profile,
         key,
         deposit,
+        webhook,
     } = from;
     into.latency = latency.or(into.latency.take());
     into.outcome = outcome.or(into.outcome.take());
@@ -311,6 +318,7 @@ fn merge(into: &mut Directives, from: Directives) {
     into.profile = profile.or(into.profile.take());
     into.key = key.or(into.key.take());
     into.deposit = deposit.or(into.deposit.take());
+    into.webhook = webhook.or(into.webhook.take());
 }
 
 /// A header value as text: UTF-8 without control characters (a tab counts as a blank).
@@ -528,10 +536,12 @@ pub fn parse_compound(text: &str) -> Result<Directives, DirectiveError> {
             "key" => d.key = Some(key(value).map_err(within)?),
             "deposit" if d.deposit.is_some() => return Err(repeated()),
             "deposit" => d.deposit = Some(Deposit::parse(value).map_err(within)?),
+            "webhook" if d.webhook.is_some() => return Err(repeated()),
+            "webhook" => d.webhook = Some(Webhook::parse(value).map_err(within)?),
             _ => {
                 return Err(DirectiveError::new(format!(
-                    "expected a field outcome=, latency=, fault=, status=, profile=, key= or deposit= at \
-                     '{}' in '{}'",
+                    "expected a field outcome=, latency=, fault=, status=, profile=, key=, \
+                     deposit= or webhook= at '{}' in '{}'",
                     echo(part),
                     echo(text)
                 )));
@@ -554,8 +564,8 @@ const MARKER: &[u8] = b"[gazua:";
 
 /// The fields a tag may set, to tell a misspelt marker (`[gazau: outcome=…`) from text that
 /// merely looks alike (`[Gazua Store] socks`).
-const FIELDS: [&str; 7] = [
-    "outcome", "latency", "fault", "status", "profile", "key", "deposit",
+const FIELDS: [&str; 8] = [
+    "outcome", "latency", "fault", "status", "profile", "key", "deposit", "webhook",
 ];
 
 /// Where the first tag marker starts in `text`. `[` is rare in a payment body, so memchr
@@ -931,7 +941,7 @@ mod tests {
             ),
             (
                 &[("X-Gazua", "latncy=2s")],
-                "X-Gazua: expected a field outcome=, latency=, fault=, status=, profile=, key= or deposit= at 'latncy=2s'",
+                "X-Gazua: expected a field outcome=, latency=, fault=, status=, profile=, key=, deposit= or webhook= at 'latncy=2s'",
             ),
         ] {
             let message = err(pairs).message;

@@ -13,6 +13,7 @@ pub mod latency;
 pub mod mix;
 pub mod outcome;
 pub mod preview;
+pub mod webhook;
 
 use std::fmt;
 
@@ -22,6 +23,7 @@ pub use fault::Fault;
 pub use latency::Latency;
 pub use mix::Mix;
 pub use outcome::{CodeName, CodeRef, Outcome};
+pub use webhook::Webhook;
 
 /// The longest directive text Gazua parses: one header value, one tag, one profile value.
 /// Real directives are far shorter (a 20-point `percentiles(…)` is about 300 bytes); the cap
@@ -97,6 +99,8 @@ pub struct Directives {
     pub key: Option<String>,
     /// What happens to an issued virtual account (`deposit=`).
     pub deposit: Option<Deposit>,
+    /// How the webhook events of this request's payment change are delivered (`webhook=`).
+    pub webhook: Option<Webhook>,
 }
 
 impl Directives {

@@ -42,6 +42,9 @@ pub struct Decision {
     /// What happens to a virtual account this request issues (`deposit=`); sampled when the
     /// account is issued. Not clamped to `--max-latency`: a deposit comes hours later.
     pub deposit: Option<Deposit>,
+    /// How the webhook events of the payment change this request makes are delivered
+    /// (`webhook=`); `None`: as the `--webhook-*` fractions draw.
+    pub webhook: Option<Webhook>,
     /// Which source set each field.
     pub sources: FieldSources,
 }
@@ -72,7 +75,7 @@ use rand::rngs::{SmallRng, Xoshiro256PlusPlus};
 use rand::{Rng, SeedableRng};
 
 use crate::codes::{self, CodeKind};
-use crate::directive::{CodeRef, Deposit, Directives, Latency, Mix};
+use crate::directive::{CodeRef, Deposit, Directives, Latency, Mix, Webhook};
 use crate::profile::{Phase, Plan};
 use crate::route::Route;
 
@@ -164,6 +167,7 @@ impl Engine {
         let (fault, fault_source) = sources.first(|d| d.fault.as_ref(), false);
         let (status, status_source) = sources.first(|d| d.status.as_ref(), false);
         let (deposit, _) = sources.first(|d| d.deposit.as_ref(), false);
+        let (webhook, _) = sources.first(|d| d.webhook.as_ref(), false);
 
         let outcome = outcome.map_or(Outcome::Approved, |mix: &Mix<Outcome>| {
             with_default_code(route, mix.pick(rng).clone())
@@ -180,6 +184,7 @@ impl Engine {
             profile: plan.name.clone(),
             phase: phase.map(|p| p.name.clone()),
             deposit: deposit.cloned(),
+            webhook: webhook.cloned(),
             sources: FieldSources {
                 outcome: outcome_source,
                 latency: latency_source,

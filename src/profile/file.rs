@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, de};
 use super::custom::CustomRoute;
 use super::rules::Rule;
 use super::schedule::Schedule;
-use crate::directive::{Deposit, Directives, Fault, Latency, Mix, Outcome, parse_duration};
+use crate::directive::{
+    Deposit, Directives, Fault, Latency, Mix, Outcome, Webhook, parse_duration,
+};
 
 /// One profile file as written; sections it leaves out are taken from the profile it
 /// `extends`.
@@ -39,10 +41,12 @@ pub(crate) struct ProfileFile {
     pub custom_routes: Option<Vec<CustomRoute>>,
     #[serde(default)]
     pub tls: Option<TlsKnob>,
+    #[serde(default)]
+    pub webhooks: Option<WebhooksKnob>,
 }
 
 /// The directive fields a profile section may set: `outcome`, `latency`, `fault`, `status`,
-/// `deposit`.
+/// `deposit`, `webhook`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Fields {
@@ -56,6 +60,8 @@ pub(crate) struct Fields {
     pub status: Option<StatusCode>,
     #[serde(default, deserialize_with = "deposit")]
     pub deposit: Option<Deposit>,
+    #[serde(default, deserialize_with = "webhook")]
+    pub webhook: Option<Webhook>,
 }
 
 impl Fields {
@@ -67,6 +73,7 @@ impl Fields {
             fault: self.fault.or_else(|| parent.fault.clone()),
             status: self.status.or(parent.status),
             deposit: self.deposit.or_else(|| parent.deposit.clone()),
+            webhook: self.webhook.or_else(|| parent.webhook.clone()),
         }
     }
 
@@ -79,6 +86,7 @@ impl Fields {
             profile: None,
             key: None,
             deposit: self.deposit,
+            webhook: self.webhook,
         }
     }
 }
@@ -168,6 +176,80 @@ pub struct TlsKnob {
     pub handshake_refuse: f64,
 }
 
+/// `webhooks`: where the served profile's payment events go and how they are delivered. The
+/// `--webhook-*` flags add their URLs to `urls` and, when given, replace the other fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksKnob {
+    /// Every event goes to each (`http://` or `https://`).
+    #[serde(default, deserialize_with = "webhook_urls")]
+    pub urls: Vec<http::Uri>,
+    /// Waited before an event's first delivery (the latency grammar).
+    #[serde(default, deserialize_with = "webhook_delay")]
+    pub delay: Option<Latency>,
+    /// The fraction of events delivered twice, 0 to 1.
+    #[serde(default, deserialize_with = "duplicate_fraction")]
+    pub duplicate: Option<f64>,
+    /// The fraction of events never sent, 0 to 1.
+    #[serde(default, deserialize_with = "drop_fraction")]
+    pub drop: Option<f64>,
+    /// The fraction of events held back behind the payment's next one, 0 to 1.
+    #[serde(default, deserialize_with = "reorder_fraction")]
+    pub reorder: Option<f64>,
+}
+
+/// A webhook target: `http://` or `https://` with a host. Shared by `--webhook-url` and the
+/// profile's `webhooks.urls`.
+pub fn webhook_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("'{text}': {e}; expected http(s)://host:port/path"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(format!("'{text}': expected http(s)://host:port/path"));
+    }
+    Ok(uri)
+}
+
+/// A fraction of events, 0 to 1. Shared by the `--webhook-*` flags and the profile.
+pub fn fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "'{text}': expected a fraction from 0 to 1, such as 0.02"
+        )),
+    }
+}
+
+fn webhook_urls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<http::Uri>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| webhook_url(text).map_err(|e| de::Error::custom(format!("webhooks.urls: {e}"))))
+        .collect()
+}
+
+fn webhook_fraction<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<f64>, D::Error> {
+    let f = f64::deserialize(d)?;
+    fraction(&f.to_string())
+        .map(Some)
+        .map_err(|e| de::Error::custom(format!("webhooks.{field}: {e}")))
+}
+
+fn webhook_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
+    directive(d, "webhooks.delay", Latency::parse).map(Some)
+}
+
+fn duplicate_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    webhook_fraction(d, "duplicate")
+}
+
+fn drop_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    webhook_fraction(d, "drop")
+}
+
+fn reorder_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    webhook_fraction(d, "reorder")
+}
+
 /// A percentage from 0 to 100, as a number or a string such as `"2.5%"`.
 fn percentage<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     #[derive(Deserialize)]
@@ -218,6 +300,7 @@ impl ProfileFile {
             schedule: self.schedule.or_else(|| parent.schedule.clone()),
             custom_routes: self.custom_routes.or_else(|| parent.custom_routes.clone()),
             tls: self.tls.or_else(|| parent.tls.clone()),
+            webhooks: self.webhooks.or_else(|| parent.webhooks.clone()),
         }
     }
 }
@@ -278,6 +361,10 @@ pub(crate) fn latency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>
 
 pub(crate) fn deposit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Deposit>, D::Error> {
     directive(d, "deposit", Deposit::parse).map(Some)
+}
+
+pub(crate) fn webhook<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Webhook>, D::Error> {
+    directive(d, "webhook", Webhook::parse).map(Some)
 }
 
 pub(crate) fn fault<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix<Fault>>, D::Error> {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 pub use capacity::{Admission, CapacityModel, RateLimiter};
 pub use custom::{CustomRoute, Params};
 pub use error::ProfileError;
-pub use file::TlsKnob;
+pub use file::{TlsKnob, WebhooksKnob, fraction, webhook_url};
 pub use rules::{Rule, RuleInput};
 pub use schedule::{Phase, Schedule, Start, parse_instant};
 
@@ -71,6 +71,8 @@ pub struct Plan {
     custom_routes: Vec<CustomRoute>,
     /// `tls`: the HTTPS listener's handshake delay and refused fraction.
     pub tls: Option<TlsKnob>,
+    /// `webhooks`: where events go and how, when this profile is served.
+    pub webhooks: Option<WebhooksKnob>,
 }
 
 impl Plan {
@@ -140,6 +142,9 @@ impl Plan {
             if let Some(dep) = &d.deposit {
                 m.insert("deposit".into(), dep.to_string().into());
             }
+            if let Some(w) = &d.webhook {
+                m.insert("webhook".into(), w.to_string().into());
+            }
             Value::Object(m)
         }
         let routes: serde_json::Map<String, Value> = Route::ALL
@@ -177,6 +182,11 @@ impl Plan {
             "tls": self.tls.as_ref().map(|t| json!({
                 "handshake_latency": t.handshake_latency.as_ref().map(ToString::to_string),
                 "handshake_refuse": t.handshake_refuse,
+            })),
+            "webhooks": self.webhooks.as_ref().map(|w| json!({
+                "urls": w.urls.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "delay": w.delay.as_ref().map(ToString::to_string),
+                "duplicate": w.duplicate, "drop": w.drop, "reorder": w.reorder,
             })),
             "custom_routes": self.custom_routes.iter()
                 .map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
@@ -264,6 +274,13 @@ impl Profiles {
             plans,
             active: plan,
         })
+    }
+
+    /// Some loaded profile has a `webhooks` section naming a URL (so serving it later sends).
+    pub fn any_webhook_urls(&self) -> bool {
+        self.plans
+            .values()
+            .any(|p| p.webhooks.as_ref().is_some_and(|w| !w.urls.is_empty()))
     }
 
     /// The profile a request gets when it names none.
@@ -456,6 +473,7 @@ impl Builder {
             schedule,
             custom_routes: file.custom_routes.unwrap_or_default(),
             tls: file.tls,
+            webhooks: file.webhooks,
         })
     }
 

@@ -242,7 +242,10 @@ impl TryFrom<RawRule> for Rule {
     fn try_from(raw: RawRule) -> Result<Rule, String> {
         let then = raw.then.into_directives();
         if then.is_empty() {
-            return Err("then: expected at least one of outcome, latency, fault, status".into());
+            return Err(
+                "then: expected at least one of outcome, latency, fault, status, deposit, webhook"
+                    .into(),
+            );
         }
         Ok(Rule {
             when: When::try_from(raw.when)?,

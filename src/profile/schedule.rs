@@ -154,6 +154,7 @@ impl TryFrom<RawSchedule> for Schedule {
                     fault: p.fault,
                     status: p.status,
                     deposit: None,
+                    webhook: None,
                 }
                 .into_directives(),
                 duration: p.length,

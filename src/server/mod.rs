@@ -70,8 +70,15 @@ impl State {
             profiles = kept;
         }
         tracing::info!(profile = %profiles.active().name, "profiles reloaded");
-        self.profiles.store(Arc::new(profiles));
+        self.serve(profiles);
         Ok(())
+    }
+
+    /// Puts `profiles` in force (a reload, or another profile served through the admin route),
+    /// with the served profile's `webhooks` section.
+    pub fn serve(&self, profiles: Profiles) {
+        self.api.serve_profile(profiles.active());
+        self.profiles.store(Arc::new(profiles));
     }
 
     /// Resolves when shutdown demands in-flight requests be answered now; pending while
@@ -139,10 +146,15 @@ impl Server {
                 ),
             },
         })
-        .with_webhooks(crate::webhook::Webhooks::start(
-            config.webhooks.clone(),
-            metrics.webhooks.clone(),
-        ));
+        .with_webhooks(
+            crate::webhook::Webhooks::start(
+                config.webhooks.clone(),
+                profiles.active().webhooks.as_ref(),
+                profiles.any_webhook_urls(),
+                metrics.webhooks.clone(),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        );
         let tls = match &config.tls {
             Some(settings) => {
                 let tls = tls::Tls::load(settings, metrics.registry())?;

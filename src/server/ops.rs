@@ -1,7 +1,6 @@
 //! The ops routes: health, readiness, metrics, the profile in force (and switching it) and the
 //! API document. They ignore directives entirely: never faulted, delayed or refused for them.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
@@ -266,7 +265,7 @@ fn switch_profile(
     match profiles.with_active(&name) {
         Some(switched) => {
             tracing::info!(profile = %name, "profile switched through the admin route");
-            state.profiles.store(Arc::new(switched));
+            state.serve(switched);
             (StatusCode::OK, JSON, profile_json(state))
         }
         None => {
