@@ -111,6 +111,18 @@ fn integer(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// The integer methods of the serializer: decimal digits, as serde_json writes them.
+macro_rules! integers {
+    ($($method:ident: $t:ty),* $(,)?) => {
+        $(
+            fn $method(self, v: $t) -> Result<(), Unsupported> {
+                integer(self.0, v);
+                Ok(())
+            }
+        )*
+    };
+}
+
 impl<'a, 'b> ser::Serializer for &'a mut Writer<'b> {
     type Ok = ();
     type Error = Unsupported;
@@ -128,44 +140,15 @@ impl<'a, 'b> ser::Serializer for &'a mut Writer<'b> {
         Ok(())
     }
 
-    fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
-        integer(self.0, v);
-        Ok(())
+    integers! {
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
     }
 
     /// Floats: serde_json's shortest round-trip form is not reproduced here.
