@@ -31,6 +31,7 @@
 pub mod checkout;
 mod custom;
 mod input;
+mod json;
 pub mod keys;
 pub mod ledger;
 pub mod redis_ledger;

@@ -20,9 +20,10 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -250,24 +251,44 @@ pub async fn accept_loop(
 }
 
 /// Drives one connection under its clocks; says why Gazua closed it, if Gazua did.
+///
+/// The connection's task wakes for every read and write of its traffic, and re-polling the
+/// watchers (a `Notify` and a `watch` each take a lock to re-register, the clock a timer
+/// entry) on each of those wake-ups cost more than a request's metrics. So the connection is
+/// polled first, and the watchers, behind [`WhenWoken`], only when one of them was woken.
 async fn watch_connection(
     connection: Connection,
     conn: &Conn,
     timers: Timers,
-    mut draining: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
 ) -> Option<CloseReason> {
-    let Connection {
-        mut future,
-        graceful,
-    } = connection;
+    let Connection { future, graceful } = connection;
+    // Set by the watchers when they close an idle connection: reported once it has ended.
+    let idle_closed = AtomicBool::new(false);
+    let watchers = pin!(watchers(conn, timers, draining, graceful, &idle_closed));
+    tokio::select! {
+        biased;
+        () = future => idle_closed.load(Ordering::Relaxed).then_some(CloseReason::IdleTimeout),
+        closed = WhenWoken::new(watchers) => closed,
+    }
+}
+
+/// The clocks, the shed and the drain of one connection. Resolves only when the connection
+/// is to be dropped at once (shed, or no first request in time); a graceful close (drain, idle)
+/// is asked through `graceful`, and an idle one marked in `idle_closed`.
+async fn watchers(
+    conn: &Conn,
+    timers: Timers,
+    mut draining: watch::Receiver<bool>,
+    graceful: Box<dyn FnOnce() + Send>,
+    idle_closed: &AtomicBool,
+) -> Option<CloseReason> {
     let mut graceful = Some(graceful);
     let mut closing = false;
     let check = tokio::time::sleep(timers.first_request);
     let mut check = pin!(check);
-    let mut reason = None;
     loop {
         tokio::select! {
-            () = future.as_mut() => return reason,
             () = conn.shed.notified() => return None,
             Ok(_) = draining.wait_for(|d| *d), if !closing => {
                 closing = true;
@@ -282,7 +303,7 @@ async fn watch_connection(
                 match conn.idle_since() {
                     Some(since) if since + timers.idle <= Instant::now() => {
                         closing = true;
-                        reason = Some(CloseReason::IdleTimeout);
+                        idle_closed.store(true, Ordering::Relaxed);
                         if let Some(graceful) = graceful.take() {
                             graceful();
                         }
@@ -292,6 +313,66 @@ async fn watch_connection(
                 }
             }
         }
+    }
+}
+
+/// A future polled only on its first poll and after its own waker fired: inside a `select!`
+/// beside a busy future, it costs one atomic load on the wake-ups that are not its own.
+pub struct WhenWoken<F> {
+    future: F,
+    woken: Arc<Woken>,
+    /// The task's waker as last handed to `woken`, compared here without taking its lock.
+    task: Option<Waker>,
+}
+
+impl<F> WhenWoken<F> {
+    pub fn new(future: F) -> WhenWoken<F> {
+        WhenWoken {
+            future,
+            woken: Arc::new(Woken {
+                woken: AtomicBool::new(true),
+                task: Mutex::new(None),
+            }),
+            task: None,
+        }
+    }
+}
+
+/// The waker a [`WhenWoken`] gives its future: marks it woken, then wakes the task.
+struct Woken {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(task) = &*self.task.lock().expect("waker lock") {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for WhenWoken<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        if !this.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+            *this.woken.task.lock().expect("waker lock") = Some(cx.waker().clone());
+            this.task = Some(cx.waker().clone());
+        }
+        if !this.woken.woken.load(Ordering::Acquire) {
+            return Poll::Pending;
+        }
+        // Cleared before the poll: a wake-up during it is seen by the poll or sets it again.
+        this.woken.woken.store(false, Ordering::Release);
+        let waker = Waker::from(this.woken.clone());
+        Pin::new(&mut this.future).poll(&mut Context::from_waker(&waker))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -493,6 +493,9 @@ fn report(
     header
 }
 
+/// Made once: inserting by `&str` parses and allocates a custom header name per answer.
+const X_GAZUA_DECISION: HeaderName = HeaderName::from_static("x-gazua-decision");
+
 fn build(
     status: StatusCode,
     body: GazuaBody,
@@ -512,7 +515,7 @@ fn build(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
     if let Ok(value) = HeaderValue::try_from(report) {
-        headers.insert("x-gazua-decision", value);
+        headers.insert(X_GAZUA_DECISION, value);
     }
     if let Some(seconds) = retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

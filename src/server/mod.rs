@@ -351,37 +351,33 @@ impl conn::ServeConn for Port {
     fn serve(&self, stream: TcpStream, conn: Arc<conn::Conn>) -> conn::Connection {
         let control = fault::Control::default();
         let io = fault::FaultIo::new(stream, control.clone());
-        let Some(tls) = self.tls.clone() else {
-            return self.serve_io(io, control, conn);
-        };
-        // The handshake first (the profile in force when the connection arrives sets its
-        // delay and refusal), then the same serving as plain TCP over the TLS stream.
-        let port = Port {
-            state: self.state.clone(),
-            builder: self.builder.clone(),
-            admin: self.admin,
-            tls: None,
-        };
+        // One graceful signal for the whole connection, the handshake included: asked during
+        // the handshake, it is seen as soon as the requests start being served.
         let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
-        let future = async move {
-            let knob = port.state.profiles.load().active().tls.clone();
-            let max = port.state.config.max_latency;
-            let mut graceful_rx = graceful_rx;
-            let Some(io) = tls.handshake(io, knob.as_ref(), max).await else {
-                return;
-            };
-            let inner = port.serve_io(io, control, conn);
-            let mut future = inner.future;
-            tokio::select! {
-                () = future.as_mut() => {}
-                Ok(()) = &mut graceful_rx => {
-                    (inner.graceful)();
-                    future.await;
-                }
+        let future: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match self.tls.clone() {
+            None => Box::pin(self.serve_io(io, control, conn, graceful_rx)),
+            Some(tls) => {
+                // The handshake first (the profile in force when the connection arrives sets
+                // its delay and refusal), then the same serving as plain TCP over the TLS
+                // stream.
+                let port = Port {
+                    state: self.state.clone(),
+                    builder: self.builder.clone(),
+                    admin: self.admin,
+                    tls: None,
+                };
+                Box::pin(async move {
+                    let knob = port.state.profiles.load().active().tls.clone();
+                    let max = port.state.config.max_latency;
+                    let Some(io) = tls.handshake(io, knob.as_ref(), max).await else {
+                        return;
+                    };
+                    port.serve_io(io, control, conn, graceful_rx).await;
+                })
             }
         };
         conn::Connection {
-            future: Box::pin(future),
+            future,
             graceful: Box::new(move || {
                 let _ = graceful_tx.send(());
             }),
@@ -390,8 +386,15 @@ impl conn::ServeConn for Port {
 }
 
 impl Port {
-    /// Serves one connection's requests, plain TCP or the TLS stream over it.
-    fn serve_io<I>(&self, io: I, control: fault::Control, conn: Arc<conn::Conn>) -> conn::Connection
+    /// Serves one connection's requests, plain TCP or the TLS stream over it, until it ends;
+    /// `graceful` asks it to finish its requests and close.
+    fn serve_io<I>(
+        &self,
+        io: I,
+        control: fault::Control,
+        conn: Arc<conn::Conn>,
+        mut graceful: tokio::sync::oneshot::Receiver<()>,
+    ) -> impl Future<Output = ()> + Send + 'static
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -414,13 +417,13 @@ impl Port {
         let service =
             TowerToHyperService::new(stack::layered(handler, self.state.metrics.panics.clone()));
         let connection = self.builder.serve_connection(io, service).into_owned();
-        let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
-        let future = async move {
+        async move {
             let mut connection = std::pin::pin!(connection);
-            let mut graceful_rx = graceful_rx;
+            // The connection first; the graceful signal only when it fired (see `WhenWoken`).
             let result = tokio::select! {
+                biased;
                 result = connection.as_mut() => result,
-                Ok(()) = &mut graceful_rx => {
+                Ok(()) = conn::WhenWoken::new(&mut graceful) => {
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
@@ -428,12 +431,6 @@ impl Port {
             if let Err(error) = result {
                 tracing::debug!(%error, "connection ended with an error");
             }
-        };
-        conn::Connection {
-            future: Box::pin(future),
-            graceful: Box::new(move || {
-                let _ = graceful_tx.send(());
-            }),
         }
     }
 }
