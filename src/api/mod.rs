@@ -31,7 +31,6 @@
 pub mod checkout;
 mod custom;
 mod input;
-mod json;
 pub mod keys;
 pub mod ledger;
 pub mod redis_ledger;

@@ -560,9 +560,20 @@ pub fn billing(customer_key: &str, billing_key: &str, at: i64, lang: Lang) -> Ve
     })
 }
 
-/// serde_json's bytes through the faster writer of [`super::json`].
+/// The answer's JSON, written by sonic-rs: the same bytes as serde_json's compact writer (every
+/// test checks it in debug builds), but it scans strings for escapes a vector at a time where
+/// serde_json goes byte by byte, field names included — most of a payment's render
+/// (`benches/instructions.sh`; BENCHMARKS.md).
 fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
-    super::json::to_vec(value, 1536)
+    // Writing plain structs cannot fail; an empty object would still be JSON.
+    let out = sonic_rs::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(
+        String::from_utf8_lossy(&out),
+        serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned()),
+        "sonic-rs departed from serde_json's output"
+    );
+    out
 }
 
 /// The key of a payment's latest transaction (its `lastTransactionKey`), for the
