@@ -391,6 +391,8 @@ fn the_docs_cite_nothing_outside_the_repository() {
     let mut files = vec![
         root.join("README.md"),
         root.join("BENCHMARKS.md"),
+        root.join("benches/results/history/2026-11-22.md"),
+        root.join("benches/results/history/2026-12-01-shared-machine.md"),
         root.join("examples/README.md"),
         root.join("deploy/elastic-beanstalk/README.md"),
     ];
