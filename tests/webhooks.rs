@@ -595,6 +595,61 @@ async fn the_harness_deposit_calls_back_with_the_payments_secret() {
     server.shutdown().await;
 }
 
+/// A cancel or a harness deposit that comes right after an account's moment races its timer
+/// on a live server: whichever settles the account tells the merchant, and only that one. (The
+/// window itself, the request first, is played deterministically in the library's tests,
+/// `api::tests::va_webhooks`.)
+#[tokio::test]
+async fn a_request_racing_an_accounts_timer_leaves_the_merchant_one_event_per_change() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let server = server_to(&receiver, |_| {}).await;
+    let expiring = issue_va(&server, "order-hook-race-1", "deposit=expired(300ms)").await;
+    let depositing = issue_va(&server, "order-hook-race-2", "deposit=300ms").await;
+    let key = |p: &Value| p["paymentKey"].as_str().unwrap().to_owned();
+    let (expiring, depositing) = (key(&expiring), key(&depositing));
+    // The moment the inquiry shows the change, the request goes: the timer may or may not
+    // have played.
+    for (key, status) in [(&expiring, "EXPIRED"), (&depositing, "DONE")] {
+        let start = Instant::now();
+        while send(server.addr, "GET", &format!("/v1/payments/{key}"), &[], "")
+            .await
+            .json()["status"]
+            != status
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{key} never {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let cancel = json!({"cancelReason": "고객 변심"}).to_string();
+    let path = format!("/v1/payments/{expiring}/cancel");
+    let refused = send(server.addr, "POST", &path, &[], &cancel).await;
+    assert_eq!(refused.json()["code"], "NOT_CANCELABLE_PAYMENT");
+    let path = format!("/__gazua/deposits/{depositing}");
+    let refused = send(server.addr, "POST", &path, &[], "").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    receiver
+        .until("the expiry and the deposit", |all| {
+            !of_type(all, "PAYMENT_STATUS_CHANGED", "EXPIRED").is_empty()
+                && !of_type(all, "DEPOSIT_CALLBACK", "DONE").is_empty()
+                && !of_type(all, "PAYMENT_STATUS_CHANGED", "DONE").is_empty()
+        })
+        .await;
+    // The shutdown delivers whatever is still pending: nothing more can arrive after it.
+    server.shutdown().await;
+    let all = receiver.all();
+    assert_eq!(of_type(&all, "PAYMENT_STATUS_CHANGED", "EXPIRED").len(), 1);
+    assert_eq!(of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE").len(), 1);
+    assert_eq!(of_type(&all, "DEPOSIT_CALLBACK", "DONE").len(), 1);
+    assert_eq!(
+        all.len(),
+        4 + 3,
+        "two issues, an expiry, a deposit: {all:#?}"
+    );
+}
+
 #[tokio::test]
 async fn reorder_one_delivers_a_virtual_accounts_events_in_reverse() {
     let receiver = Receiver::start(Behaviour::default()).await;

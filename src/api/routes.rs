@@ -490,16 +490,20 @@ impl Cx<'_> {
         let key = self.req.target.param.as_deref().unwrap_or("");
         let minted = self.api.mint.read_payment(key);
         let mut reply = None;
+        let mut moved = None;
         self.api
             .ledger
             .modify(key, &mut |slot| {
+                moved = None;
                 if slot.is_none() {
                     *slot = minted.as_ref().map(|m| seen_from_key(key, m, self.now_ms));
                 }
                 reply = Some(match slot {
                     None => self.refused("NOT_FOUND_PAYMENT"),
                     Some(p) if p.va.is_some() => {
-                        va::settle(p, self.now_ms);
+                        // Past its directed deposit or its due date before its timer came: the
+                        // change is this request's to tell, before the cancel's own.
+                        moved = va::settled(p, self.now_ms);
                         match self.va_cancel_check(p, cancel_amount, refund_account) {
                             Some(refused) => refused,
                             None => self.cancel_step(p, &reason, cancel_amount, refundable),
@@ -509,6 +513,7 @@ impl Cx<'_> {
                 });
             })
             .await?;
+        va::tell_settled(self.api.webhooks.as_ref(), moved.as_ref());
         Ok(reply.unwrap_or_else(|| self.refused("NOT_FOUND_PAYMENT")))
     }
 

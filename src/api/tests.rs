@@ -1410,3 +1410,5 @@ fn answers_conform_to_the_openapi_document() {
         }
     }
 }
+
+mod va_webhooks;

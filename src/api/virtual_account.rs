@@ -150,7 +150,9 @@ pub fn deposit(p: &mut Payment, at_ms: i64) {
 /// each timer becomes at most two events there, so a longer set would only feed events a full
 /// outbox drops (the ledger's capacity bounds the memory ledger but not the shared one). When it
 /// is full the timer due last is dropped (counted `dropped`): its account still deposits or
-/// expires on inquiry, only its webhook is lost.
+/// expires on inquiry, only its webhook is lost. A request that meets an account past its moment
+/// before the timer does (a cancel, the harness deposit) settles it and tells the change itself
+/// ([`settled`]); the timer then finds nothing to tell.
 pub(super) struct Timers {
     /// By (unix ms due, arrival): the first is the next to settle.
     due: Mutex<BTreeMap<(i64, u64), Box<str>>>,
@@ -195,17 +197,8 @@ impl Timers {
     async fn run(self: Arc<Self>, store: Store, hooks: Webhooks) {
         loop {
             let now_ms = jiff::Timestamp::now().as_millisecond();
-            let next = {
-                let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
-                match due.first_key_value() {
-                    Some((&(at, _), _)) if at <= now_ms => Ok(due.pop_first().map(|(_, k)| k)),
-                    Some((&(at, _), _)) => Err(Some(at - now_ms)),
-                    None => Err(None),
-                }
-            };
-            match next {
-                Ok(Some(key)) => settle_and_tell(&store, &hooks, &key).await,
-                Ok(None) => {}
+            match self.take_due(now_ms) {
+                Ok(key) => settle_and_tell(&store, &hooks, &key, now_ms).await,
                 // `notify_one` keeps a permit when nobody waits: an earlier timer added between
                 // the look and the wait is not missed.
                 Err(Some(wait)) => {
@@ -218,6 +211,18 @@ impl Timers {
             }
         }
     }
+
+    /// The next account due by `now_ms`, taken out of the set; else the milliseconds until the
+    /// first one is due (`None`: the set is empty). Apart from `run` so that a test can play
+    /// a timer at a moment of its choosing.
+    pub(super) fn take_due(&self, now_ms: i64) -> Result<Box<str>, Option<i64>> {
+        let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        match due.first_key_value() {
+            Some((&(at, _), _)) if at <= now_ms => due.pop_first().map(|(_, k)| k).ok_or(None),
+            Some((&(at, _), _)) => Err(Some(at - now_ms)),
+            None => Err(None),
+        }
+    }
 }
 
 /// The `webhook=` of the request that issued a virtual account: it directs the events of the
@@ -226,23 +231,39 @@ fn issued_with(p: &Payment) -> Option<&Webhook> {
     p.va.as_ref().and_then(|va| va.webhook.as_ref())
 }
 
-async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str) {
-    let now_ms = jiff::Timestamp::now().as_millisecond();
+/// A timer's moment: the account settled at `now_ms` and its change told — unless a request
+/// settled it first (and told it, see [`settled`]): then there is nothing to tell.
+pub(super) async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str, now_ms: i64) {
     let mut changed = None;
-    let settled = store
+    let stored = store
         .modify(key, &mut |slot| {
-            changed = slot
-                .as_mut()
-                .and_then(|p| settle(p, now_ms).map(|_| p.clone()));
+            changed = slot.as_mut().and_then(|p| settled(p, now_ms));
         })
         .await;
-    match (settled, changed) {
-        (Ok(()), Some(p)) => hooks.payment_changed(&p, issued_with(&p)),
-        (Ok(()), None) => {}
-        (Err(_), _) => tracing::warn!(
+    match stored {
+        Ok(()) => tell_settled(Some(hooks), changed.as_ref()),
+        Err(_) => tracing::warn!(
             payment_key = %key,
             "a virtual account's deposit or expiry was not recorded: the ledger is unreachable"
         ),
+    }
+}
+
+/// [`settle`] inside a ledger change, by the timer or by a request that finds the account past
+/// its moment first (a cancel, the harness deposit): the payment as settled, when it changed,
+/// to be told with [`tell_settled`] once the change is stored. Whoever settles tells: the
+/// ledger changes a record atomically, so exactly one of them sees the account move, and the
+/// others (the timer coming later) find nothing to tell.
+pub(super) fn settled(p: &mut Payment, now_ms: i64) -> Option<Payment> {
+    settle(p, now_ms).map(|_| p.clone())
+}
+
+/// Tells the webhooks (when there are any) a deposit or expiry [`settled`] found, or the harness
+/// route's deposit, as the account's issue directed (`webhook=`): no request's own directive
+/// is about these changes.
+pub(super) fn tell_settled(hooks: Option<&Webhooks>, p: Option<&Payment>) {
+    if let (Some(hooks), Some(p)) = (hooks, p) {
+        hooks.payment_changed(p, issued_with(p));
     }
 }
 
@@ -281,9 +302,11 @@ impl super::Api {
         let now_ms = now.as_millisecond();
         let mut answer = None;
         let mut deposited = None;
+        let mut moved = None;
         self.ledger
             .modify(key, &mut |slot| {
                 deposited = None;
+                moved = None;
                 answer = Some(match slot {
                     None => (
                         StatusCode::NOT_FOUND,
@@ -291,7 +314,9 @@ impl super::Api {
                         None,
                     ),
                     Some(p) => {
-                        settle(p, now_ms);
+                        // Past its directed deposit or its due date before its timer came: the
+                        // change is this request's to tell.
+                        moved = settled(p, now_ms);
                         if p.va.is_none() || p.status != Status::WaitingForDeposit {
                             let what = if p.va.is_none() {
                                 "a card payment"
@@ -319,9 +344,8 @@ impl super::Api {
                 });
             })
             .await?;
-        if let (Some(hooks), Some(p)) = (&self.webhooks, &deposited) {
-            hooks.payment_changed(p, issued_with(p));
-        }
+        tell_settled(self.webhooks.as_ref(), moved.as_ref());
+        tell_settled(self.webhooks.as_ref(), deposited.as_ref());
         Ok(match answer {
             Some((_, _, Some(body))) => (StatusCode::OK, body),
             Some((status, message, None)) => {
