@@ -10,7 +10,7 @@
 #:   QUICK=1 benches/tls.sh      # 3 rounds, 5 s windows
 #:
 #: wrk runs one thread (-t1), as benches/run.sh: confirm.lua numbers its payments per Lua state.
-#: Knobs: ROUNDS, DURATION, GAZUA_BIN / BASELINE_BIN (prebuilt: no cargo build), OUT.
+#: Knobs: SCENARIOS (default "keepalive handshake d100-c1000"), ROUNDS, DURATION, GAZUA_BIN / BASELINE_BIN (prebuilt: no cargo build), OUT.
 #: Traffic goes only to 127.0.0.1; every load run is bounded by `timeout`.
 set -euo pipefail
 
@@ -88,7 +88,7 @@ run() {
 RESULTS=$OUT/results.tsv
 printf 'scenario\tserver\tround\trps\terrors\tp99_ms\n' >"$RESULTS"
 for round in $(seq "$ROUNDS"); do
-  for scenario in keepalive handshake d100-c1000; do
+  for scenario in ${SCENARIOS:-keepalive handshake d100-c1000}; do
     # Alternate which server goes first, so neither always gets the warmer machine.
     if (( round % 2 )); then order="gazua baseline"; else order="baseline gazua"; fi
     for server in $order; do

@@ -233,11 +233,11 @@ fn valid_customer_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_=.@".contains(&b))
 }
 
-/// What a confirm comes to under the ledger's lock: an answer, or a payment to render once the
-/// lock is released.
+/// What a confirm comes to under the ledger's lock: a refusal or failure, or the approved (or
+/// issued) payment's answer, whose payment is noted once the ledger has kept it.
 enum Step {
     Answer(Reply),
-    Render(Payment),
+    Approved(Reply),
 }
 
 impl Cx<'_> {
@@ -249,6 +249,13 @@ impl Cx<'_> {
 
     /// A 200 with the payment object.
     fn show(&self, p: &Payment) -> Reply {
+        self.note_shown(p);
+        ok(render::payment(p, self.lang))
+    }
+
+    /// Keeps the payment an answer shows for what follows the answer (the stored
+    /// Idempotency-Key answer, the webhook of a change).
+    fn note_shown(&self, p: &Payment) {
         if self.keep {
             *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
         }
@@ -256,7 +263,11 @@ impl Cx<'_> {
         if self.api.webhooks.is_some() && p.status != Status::Ready {
             *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
         }
-        ok(render::payment(p, self.lang))
+    }
+
+    /// Whether [`Cx::note_shown`] keeps anything: a copy of the record is made only then.
+    fn notes_shown(&self) -> bool {
+        self.keep || self.api.webhooks.is_some()
     }
 
     /// A 200 with the created payment, whose `checkout.url` is Gazua's own window. (A replay
@@ -365,7 +376,7 @@ impl Cx<'_> {
         let amount = input::amount("amount", body.amount)?;
         let virtual_account = input::optional_pay_method(body.method)?;
         let minted = self.api.mint.read_payment(&key);
-        let mut step = None;
+        let (mut reply, mut shown) = (None, None);
         self.api
             .ledger
             .modify(&key, &mut |slot| {
@@ -378,18 +389,25 @@ impl Cx<'_> {
                 if virtual_account && payment.va.is_none() {
                     payment.va = Some(Box::new(VirtualAccount::new(va::DEFAULT_BANK, "고객")));
                 }
-                step = Some(self.confirm_step(payment, &order_id, amount));
+                // A ledger may run this more than once (Redis: a retried compare-and-set); only
+                // the last run's answer and payment count.
+                (reply, shown) = match self.confirm_step(payment, &order_id, amount) {
+                    Step::Answer(answer) => (Some(answer), None),
+                    Step::Approved(answer) => {
+                        (Some(answer), self.notes_shown().then(|| payment.clone()))
+                    }
+                };
             })
             .await?;
-        // The approved payment is rendered after the ledger's lock is released: rendering is
-        // the costliest part of an answer, and other requests wait on that lock.
-        Ok(match step {
-            Some(Step::Answer(reply)) => reply,
-            Some(Step::Render(payment)) => self.show(&payment),
-            None => self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING"),
-        })
+        if let Some(p) = &shown {
+            self.note_shown(p);
+        }
+        Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
     }
 
+    /// The confirm of `p`, under the ledger's lock. An approved payment is rendered there too:
+    /// the template costs less than the copy of the record that rendering after the lock
+    /// needed (`benches/instructions.sh`), and 64 shards keep other requests off this lock.
     fn confirm_step(&self, p: &mut Payment, order_id: &str, amount: u64) -> Step {
         if !matches!(p.status, Status::Ready | Status::InProgress) {
             return Step::Answer(self.refused("ALREADY_PROCESSED_PAYMENT"));
@@ -421,12 +439,12 @@ impl Cx<'_> {
             _ if p.va.is_some() => {
                 let due = self.now_ms + va::DEFAULT_VALID_HOURS * 3_600_000;
                 va::issue(p, self.now_ms, due, self.deposit, self.webhook);
-                Step::Render(p.clone())
+                Step::Approved(ok(render::payment(p, self.lang)))
             }
             _ => {
                 p.status = Status::Done;
                 p.approved_at = Some(self.now);
-                Step::Render(p.clone())
+                Step::Approved(ok(render::payment(p, self.lang)))
             }
         }
     }
