@@ -650,6 +650,77 @@ async fn a_request_racing_an_accounts_timer_leaves_the_merchant_one_event_per_ch
     );
 }
 
+/// Under `--ledger stateless` nothing records an account, so the instance that issued it
+/// rebuilds it from its key when its timer comes and tells the deposit or expiry; another
+/// instance of the fleet (same seed) shows the same status to an inquiry but sends nothing, so
+/// the merchant gets each change once.
+#[tokio::test]
+async fn under_the_stateless_ledger_the_issuing_instance_alone_tells_a_deposit_and_an_expiry() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let stateless = |c: &mut gazua_pay::config::Config| {
+        c.ledger = gazua_pay::config::LedgerKind::Stateless;
+    };
+    let issuer = server_to(&receiver, stateless).await;
+    let other = server_to(&receiver, stateless).await;
+    // The directive is in the key's tag: a stateless instance knows no other.
+    let issue = |order_id: &'static str, tag: &'static str| {
+        let body = json!({"amount": 30000, "orderId": order_id,
+                          "orderName": format!("패딩 [gazua: {tag}]"),
+                          "customerName": "홍길동", "bank": "20"});
+        let addr = issuer.addr;
+        async move {
+            let reply = send(addr, "POST", "/v1/virtual-accounts", &[], &body.to_string()).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.json()
+        }
+    };
+    let issued_at = Instant::now();
+    let depositing = issue("order-hook-stateless-1", "deposit=300ms").await;
+    let expiring = issue("order-hook-stateless-2", "deposit=expired(300ms)").await;
+    let all = receiver
+        .until("the deposit and the expiry", |all| {
+            !of_type(all, "DEPOSIT_CALLBACK", "DONE").is_empty()
+                && !of_type(all, "PAYMENT_STATUS_CHANGED", "DONE").is_empty()
+                && !of_type(all, "PAYMENT_STATUS_CHANGED", "EXPIRED").is_empty()
+        })
+        .await;
+    let callback = of_type(&all, "DEPOSIT_CALLBACK", "DONE")[0];
+    assert!(callback.at.duration_since(issued_at) >= Duration::from_millis(300));
+    // The other instance shows both changes (rebuilt from the keys), and its inquiries tell
+    // the merchant nothing.
+    for (p, status) in [(&depositing, "DONE"), (&expiring, "EXPIRED")] {
+        let key = p["paymentKey"].as_str().unwrap();
+        let seen = send(other.addr, "GET", &format!("/v1/payments/{key}"), &[], "").await;
+        assert_eq!(seen.json()["status"], status);
+    }
+    // The shutdowns deliver whatever is still pending: nothing more can arrive after them.
+    issuer.shutdown().await;
+    other.shutdown().await;
+    let all = receiver.all();
+    let done = of_type(&all, "PAYMENT_STATUS_CHANGED", "DONE");
+    assert_eq!(done.len(), 1, "{all:#?}");
+    assert_pg_headers(done[0]);
+    assert_eq!(done[0].body["data"]["paymentKey"], depositing["paymentKey"]);
+    let callbacks = of_type(&all, "DEPOSIT_CALLBACK", "DONE");
+    assert_eq!(callbacks.len(), 1, "{all:#?}");
+    assert_pg_headers(callbacks[0]);
+    assert_eq!(callbacks[0].body["secret"], depositing["secret"]);
+    assert_eq!(callbacks[0].body["orderId"], "order-hook-stateless-1");
+    let expired = of_type(&all, "PAYMENT_STATUS_CHANGED", "EXPIRED");
+    assert_eq!(expired.len(), 1, "{all:#?}");
+    assert_pg_headers(expired[0]);
+    assert_eq!(
+        expired[0].body["data"]["paymentKey"],
+        expiring["paymentKey"]
+    );
+    assert_eq!(expired[0].body["data"]["virtualAccount"]["expired"], true);
+    assert_eq!(
+        all.len(),
+        4 + 3,
+        "two issues, a deposit, an expiry: {all:#?}"
+    );
+}
+
 #[tokio::test]
 async fn reorder_one_delivers_a_virtual_accounts_events_in_reverse() {
     let receiver = Receiver::start(Behaviour::default()).await;

@@ -255,9 +255,11 @@ impl Api {
     /// Sends payments' changes to the webhook URLs (see [`crate::webhook`]).
     /// Inside the tokio runtime: the virtual accounts' timer task starts with them.
     pub fn with_webhooks(mut self, webhooks: Option<Webhooks>) -> Api {
+        // A ledger that records nothing leaves the timers only the keys to rebuild accounts from.
+        let stateless = (!self.ledger.records()).then(|| self.mint.clone());
         self.timers = webhooks
             .clone()
-            .map(|hooks| virtual_account::Timers::start(self.ledger.clone(), hooks));
+            .map(|hooks| virtual_account::Timers::start(self.ledger.clone(), hooks, stateless));
         self.webhooks = webhooks;
         self
     }

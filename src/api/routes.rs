@@ -834,14 +834,20 @@ fn issue_from_tag(p: &mut Payment, m: &MintedPayment, at_ms: i64, due_ms: i64) {
 /// confirm most likely ended (see the module documentation of `api`), and a virtual account's
 /// deposit or expiry since, computed from the key alone.
 fn seen_from_key(key: &str, m: &MintedPayment, now_ms: i64) -> Payment {
+    let mut p = unsettled_from_key(key, m);
+    va::settle(&mut p, now_ms);
+    p
+}
+
+/// [`seen_from_key`] before a virtual account's deposit or expiry: what the timer of an account
+/// this instance issued settles at its moment when no ledger records it (`--ledger stateless`).
+pub(super) fn unsettled_from_key(key: &str, m: &MintedPayment) -> Payment {
     let verdict = m
         .tag
         .as_deref()
         .and_then(|t| super::parse_tag_text(t).ok())
         .and_then(|d| d.outcome);
-    let mut p = seen_as(key, m, verdict.as_ref().and_then(tag_verdict));
-    va::settle(&mut p, now_ms);
-    p
+    seen_as(key, m, verdict.as_ref().and_then(tag_verdict))
 }
 
 /// A minted payment shown as `verdict` (its tag's only outcome) says its confirm ended. A

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::keys::KeyMint;
 use super::ledger::{Payment, Status};
 use super::redis_ledger::LedgerDown;
 use super::store::Store;
@@ -153,37 +154,70 @@ pub fn deposit(p: &mut Payment, at_ms: i64) {
 /// expires on inquiry, only its webhook is lost. A request that meets an account past its moment
 /// before the timer does (a cancel, the harness deposit) settles it and tells the change itself
 /// ([`settled`]); the timer then finds nothing to tell.
+///
+/// Under a ledger that records nothing (`--ledger stateless`) the timer has no record to look
+/// up: it rebuilds the account from its minted key, as an inquiry does, and tells what that
+/// shows ([`Timers::settle_and_tell`]). Only the instance that issued the account holds its
+/// timer, so a fleet tells each deposit or expiry once; no request tells it there.
 pub(super) struct Timers {
     /// By (unix ms due, arrival): the first is the next to settle.
-    due: Mutex<BTreeMap<(i64, u64), Box<str>>>,
+    due: Mutex<BTreeMap<(i64, u64), Due>>,
     capacity: usize,
     seq: AtomicU64,
     ready: Notify,
+    /// The mint whose keys the accounts are rebuilt from, when the ledger records nothing.
+    stateless: Option<KeyMint>,
+}
+
+/// One waiting account's timer.
+pub(super) struct Due {
+    key: Box<str>,
+    /// The `webhook=` the account was issued with, kept only when the ledger records nothing:
+    /// the key's tag is all a rebuilt account knows, and the issue may have been directed by a
+    /// header or a profile rule instead.
+    webhook: Option<Webhook>,
 }
 
 impl Timers {
-    /// The timer set and its task (inside the tokio runtime).
-    pub(super) fn start(store: Store, hooks: Webhooks) -> Arc<Timers> {
+    /// The timer set and its task (inside the tokio runtime). `stateless`: the ledger records
+    /// nothing, and the accounts are rebuilt from the keys this mint signed.
+    pub(super) fn start(store: Store, hooks: Webhooks, stateless: Option<KeyMint>) -> Arc<Timers> {
         let timers = Arc::new(Timers {
             due: Mutex::new(BTreeMap::new()),
             capacity: hooks.capacity(),
             seq: AtomicU64::new(0),
             ready: Notify::new(),
+            stateless,
         });
         tokio::spawn(timers.clone().run(store, hooks));
         timers
     }
 
-    fn add(&self, at_ms: i64, key: &str, hooks: &Webhooks) {
+    /// A timer for the moment of `p`, a waiting account ([`moment`]).
+    fn add_for(&self, p: &Payment, hooks: &Webhooks) {
+        let Some(at_ms) = moment(p) else {
+            return;
+        };
+        let due = Due {
+            key: p.key().into(),
+            webhook: self
+                .stateless
+                .as_ref()
+                .and_then(|_| issued_with(p).cloned()),
+        };
+        self.add(at_ms, due, hooks);
+    }
+
+    fn add(&self, at_ms: i64, entry: Due, hooks: &Webhooks) {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let full = {
             let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
-            due.insert((at_ms, n), key.into());
+            due.insert((at_ms, n), entry);
             (due.len() > self.capacity)
                 .then(|| due.pop_last())
                 .flatten()
         };
-        if let Some((_, key)) = full {
+        if let Some((_, Due { key, .. })) = full {
             hooks.count_dropped();
             tracing::warn!(
                 payment_key = %key,
@@ -198,7 +232,7 @@ impl Timers {
         loop {
             let now_ms = jiff::Timestamp::now().as_millisecond();
             match self.take_due(now_ms) {
-                Ok(key) => settle_and_tell(&store, &hooks, &key, now_ms).await,
+                Ok(due) => self.settle_and_tell(&store, &hooks, due, now_ms).await,
                 // `notify_one` keeps a permit when nobody waits: an earlier timer added between
                 // the look and the wait is not missed.
                 Err(Some(wait)) => {
@@ -215,12 +249,64 @@ impl Timers {
     /// The next account due by `now_ms`, taken out of the set; else the milliseconds until the
     /// first one is due (`None`: the set is empty). Apart from `run` so that a test can play
     /// a timer at a moment of its choosing.
-    pub(super) fn take_due(&self, now_ms: i64) -> Result<Box<str>, Option<i64>> {
+    pub(super) fn take_due(&self, now_ms: i64) -> Result<Due, Option<i64>> {
         let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
         match due.first_key_value() {
             Some((&(at, _), _)) if at <= now_ms => due.pop_first().map(|(_, k)| k).ok_or(None),
             Some((&(at, _), _)) => Err(Some(at - now_ms)),
             None => Err(None),
+        }
+    }
+
+    /// A timer's moment: the account settled at `now_ms` and its change told — unless a
+    /// request settled it first (and told it, see [`settled`]): then there is nothing to tell.
+    /// With no ledger record ([`Timers::rebuild_and_tell`]), the account as its key shows it.
+    pub(super) async fn settle_and_tell(
+        &self,
+        store: &Store,
+        hooks: &Webhooks,
+        due: Due,
+        now_ms: i64,
+    ) {
+        if let Some(mint) = &self.stateless {
+            return self.rebuild_and_tell(mint, hooks, due, now_ms);
+        }
+        let key = &*due.key;
+        let mut changed = None;
+        let stored = store
+            .modify(key, &mut |slot| {
+                changed = slot.as_mut().and_then(|p| settled(p, now_ms));
+            })
+            .await;
+        match stored {
+            Ok(()) => tell_settled(Some(hooks), changed.as_ref()),
+            Err(_) => tracing::warn!(
+                payment_key = %key,
+                "a virtual account's deposit or expiry was not recorded: the ledger is unreachable"
+            ),
+        }
+    }
+
+    /// The stateless timer's moment: the account rebuilt from its key as any instance's
+    /// inquiry shows it, settled at `now_ms` and told as it was issued (`webhook=`). The key
+    /// knows only its tag's `deposit=` and, for an account issued at a confirm, its create's
+    /// time: an account the key shows still waiting (its deposit was directed by a header)
+    /// gets a timer for the moment the key shows instead, so the webhooks tell what inquiries
+    /// show, when they show it. A cancel is not recorded, so it stops nothing here either.
+    fn rebuild_and_tell(&self, mint: &KeyMint, hooks: &Webhooks, due: Due, now_ms: i64) {
+        // A key Gazua did not mint (a confirm creates its payment) cannot be rebuilt: no
+        // instance shows it, and nothing is told.
+        let Some(minted) = mint.read_payment(&due.key) else {
+            return;
+        };
+        let mut p = super::routes::unsettled_from_key(&due.key, &minted);
+        if let Some(va) = p.va.as_mut() {
+            va.webhook = due.webhook;
+        }
+        match settled(&mut p, now_ms) {
+            Some(p) => tell_settled(Some(hooks), Some(&p)),
+            None if p.status == Status::WaitingForDeposit => self.add_for(&p, hooks),
+            None => {}
         }
     }
 }
@@ -231,22 +317,17 @@ fn issued_with(p: &Payment) -> Option<&Webhook> {
     p.va.as_ref().and_then(|va| va.webhook.as_ref())
 }
 
-/// A timer's moment: the account settled at `now_ms` and its change told — unless a request
-/// settled it first (and told it, see [`settled`]): then there is nothing to tell.
-pub(super) async fn settle_and_tell(store: &Store, hooks: &Webhooks, key: &str, now_ms: i64) {
-    let mut changed = None;
-    let stored = store
-        .modify(key, &mut |slot| {
-            changed = slot.as_mut().and_then(|p| settled(p, now_ms));
-        })
-        .await;
-    match stored {
-        Ok(()) => tell_settled(Some(hooks), changed.as_ref()),
-        Err(_) => tracing::warn!(
-            payment_key = %key,
-            "a virtual account's deposit or expiry was not recorded: the ledger is unreachable"
-        ),
-    }
+/// When a waiting account `p` moves on by itself: its directed deposit, if that comes before
+/// its due date, else its due date. `None` for any other payment.
+fn moment(p: &Payment) -> Option<i64> {
+    let va =
+        p.va.as_deref()
+            .filter(|_| p.status == Status::WaitingForDeposit)?;
+    Some(
+        va.deposit_ms
+            .filter(|&d| d < va.due_ms)
+            .unwrap_or(va.due_ms),
+    )
 }
 
 /// [`settle`] inside a ledger change, by the timer or by a request that finds the account past
@@ -276,17 +357,7 @@ impl super::Api {
             return;
         };
         hooks.payment_changed(p, webhook);
-        let Some(va) =
-            p.va.as_deref()
-                .filter(|_| p.status == Status::WaitingForDeposit)
-        else {
-            return;
-        };
-        let at_ms = va
-            .deposit_ms
-            .filter(|&d| d < va.due_ms)
-            .unwrap_or(va.due_ms);
-        timers.add(at_ms, p.key(), hooks);
+        timers.add_for(p, hooks);
     }
 
     /// `POST /__gazua/deposits/{paymentKey}`: the test console's "deposit" button. A waiting

@@ -5,6 +5,9 @@
 //! the timer is played at a chosen moment (`Timers::take_due` and `settle_and_tell`, which
 //! the timer task calls with the wall clock). The events go over a real socket to a receiver
 //! on 127.0.0.1:0 and are counted once the outbox has drained: nothing is left to arrive.
+//!
+//! Under `--ledger stateless` no record holds the account: the timer of the instance that
+//! issued it rebuilds it from its key, and tells what an inquiry on any instance shows.
 
 use std::sync::Mutex;
 
@@ -13,7 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::*;
-use crate::directive::{Deposit, Latency};
+use crate::directive::{Deposit, Latency, Webhook};
 use crate::webhook::WebhookSettings;
 
 const MINUTE_MS: i64 = 60_000;
@@ -107,6 +110,19 @@ async fn answer_at(
     at_ms: i64,
     deposit: Option<Deposit>,
 ) -> (StatusCode, Value) {
+    answer_directed(api, method, path, body, at_ms, deposit, None).await
+}
+
+/// [`answer_at`] with the decided `webhook=` too.
+async fn answer_directed(
+    api: &Api,
+    method: Method,
+    path: &str,
+    body: &str,
+    at_ms: i64,
+    deposit: Option<Deposit>,
+    webhook: Option<Webhook>,
+) -> (StatusCode, Value) {
     let target = route(&method, path);
     let headers = HeaderMap::new();
     let req = ApiRequest {
@@ -119,6 +135,7 @@ async fn answer_at(
     };
     let mut d = decision(Outcome::Approved);
     d.deposit = deposit;
+    d.webhook = webhook;
     let reply = api.answer(&req, &d).await;
     (reply.status, serde_json::from_slice(&reply.body).unwrap())
 }
@@ -158,8 +175,8 @@ async fn play_timers(api: &Api, at_ms: i64) -> usize {
         panic!("webhooks are on, so the timers are");
     };
     let mut played = 0;
-    while let Ok(key) = timers.take_due(at_ms) {
-        virtual_account::settle_and_tell(&api.ledger, hooks, &key, at_ms).await;
+    while let Ok(due) = timers.take_due(at_ms) {
+        timers.settle_and_tell(&api.ledger, hooks, due, at_ms).await;
         played += 1;
     }
     played
@@ -411,4 +428,306 @@ async fn on_a_redis_ledger_whoever_settles_an_account_tells_its_change_once() {
     harness_deposit_meets_settled_accounts(&ledger).await;
     timer_settles_first(&ledger).await;
     cancel_before_the_moment(&ledger).await;
+}
+
+/// Account `n` issued at `at_ms` on a stateless API, due an hour later: `order_name` carries
+/// the tag its key keeps, `deposit` and `webhook` what the issuing request decided (a real
+/// server decides them from that tag, or from a header the key does not keep). The issue's
+/// answer.
+async fn issue_stateless(
+    api: &Api,
+    n: u32,
+    order_name: &str,
+    at_ms: i64,
+    (deposit, webhook): (Option<Deposit>, Option<Webhook>),
+) -> Value {
+    let order_id = format!("order-va-stateless-{n}-{at_ms}");
+    let body = serde_json::json!({"amount": 30000, "orderId": order_id, "orderName": order_name,
+                                  "customerName": "홍길동", "bank": "20", "validHours": 1});
+    let path = "/v1/virtual-accounts";
+    let (status, p) = answer_directed(
+        api,
+        Method::POST,
+        path,
+        &body.to_string(),
+        at_ms,
+        deposit,
+        webhook,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "WAITING_FOR_DEPOSIT");
+    p
+}
+
+/// [`issue_stateless`] of an account deposited 30 minutes after `at_ms`, as its key's tag says.
+async fn issue_depositing(api: &Api, n: u32, at_ms: i64) -> Value {
+    let directed = (after("30m"), None);
+    issue_stateless(api, n, "패딩 [gazua: deposit=30m]", at_ms, directed).await
+}
+
+/// `POST /v1/payments` of a virtual account at `at_ms`: its paymentKey.
+async fn create_va(api: &Api, order_id: &str, order_name: &str, at_ms: i64) -> String {
+    let create = serde_json::json!({"method": "VIRTUAL_ACCOUNT", "amount": 30000,
+        "orderId": order_id, "orderName": order_name, "successUrl": "https://shop.example/ok",
+        "failUrl": "https://shop.example/fail"});
+    let path = "/v1/payments";
+    let (status, created) =
+        answer_at(api, Method::POST, path, &create.to_string(), at_ms, None).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    created["paymentKey"].as_str().unwrap().to_owned()
+}
+
+/// The confirm of `body` at `at_ms` with the decided `deposit=`: it issues a virtual account.
+async fn confirm_va(api: &Api, body: Value, at_ms: i64, deposit: Option<Deposit>) {
+    let path = "/v1/payments/confirm";
+    let (status, confirmed) =
+        answer_at(api, Method::POST, path, &body.to_string(), at_ms, deposit).await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert_eq!(confirmed["status"], "WAITING_FOR_DEPOSIT");
+}
+
+async fn inquire(api: &Api, key: &str, at_ms: i64) -> Value {
+    let path = format!("/v1/payments/{key}");
+    let (status, p) = answer_at(api, Method::GET, &path, "", at_ms, None).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    p
+}
+
+/// Every event delivered to `receiver`, whole, once `api`'s outbox has drained.
+async fn whole_events(receiver: &Receiver, api: &Api) -> Vec<Value> {
+    receiver.delivered(api).await;
+    receiver.got.lock().unwrap().clone()
+}
+
+/// The one `PAYMENT_STATUS_CHANGED` event in `status` among `events`.
+fn status_event<'a>(events: &'a [Value], status: &str) -> &'a Value {
+    let found: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["eventType"] == "PAYMENT_STATUS_CHANGED" && e["data"]["status"] == status)
+        .collect();
+    assert_eq!(found.len(), 1, "one {status} event: {events:#?}");
+    found[0]
+}
+
+/// Under `--ledger stateless` nothing records the account, so its timer rebuilds it from the
+/// key: the directed deposit is told once, by the instance that issued it, with the payment an
+/// inquiry on any instance shows; another instance's inquiry tells nothing.
+#[tokio::test]
+async fn on_the_stateless_ledger_the_issuing_timer_tells_a_directed_deposit_once() {
+    let receiver = Receiver::start().await;
+    let issuer = api_to(&receiver, &LedgerChoice::Stateless);
+    let other = api_to(&receiver, &LedgerChoice::Stateless);
+    let t0 = wall_ms();
+    let issued = issue_depositing(&issuer, 1, t0).await;
+    let key = issued["paymentKey"].as_str().unwrap();
+
+    assert_eq!(play_timers(&issuer, t0 + 30 * MINUTE_MS - 1).await, 0);
+    assert_eq!(play_timers(&issuer, t0 + 30 * MINUTE_MS).await, 1);
+    let seen = inquire(&other, key, t0 + 31 * MINUTE_MS).await;
+    assert_eq!(seen["status"], "DONE");
+    assert_eq!(
+        play_timers(&other, t0 + 31 * MINUTE_MS).await,
+        0,
+        "not its account"
+    );
+    assert_eq!(
+        play_timers(&issuer, t0 + 120 * MINUTE_MS).await,
+        0,
+        "told, done"
+    );
+
+    let events = receiver.delivered(&issuer).await;
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "DONE"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "DEPOSIT_CALLBACK", "DONE"), 1, "{events:?}");
+    assert_eq!(
+        events.len(),
+        4,
+        "issue (two events) and deposit (two): {events:?}"
+    );
+    let events = whole_events(&receiver, &other).await;
+    assert_eq!(
+        status_event(&events, "DONE")["data"],
+        seen,
+        "as an inquiry shows it"
+    );
+    let callback = events
+        .iter()
+        .find(|e| e.get("eventType").is_none() && e["status"] == "DONE")
+        .unwrap();
+    assert_eq!(callback["secret"], issued["secret"]);
+    assert_eq!(callback["orderId"], issued["orderId"]);
+}
+
+/// An account nobody deposits expires at its due date: `EXPIRED` told once by its timer.
+#[tokio::test]
+async fn on_the_stateless_ledger_the_issuing_timer_tells_an_expiry_once() {
+    let receiver = Receiver::start().await;
+    let api = api_to(&receiver, &LedgerChoice::Stateless);
+    let t0 = wall_ms();
+    let issued = issue_stateless(&api, 2, "패딩", t0, (None, None)).await;
+    let key = issued["paymentKey"].as_str().unwrap();
+    assert_eq!(play_timers(&api, t0 + 60 * MINUTE_MS).await, 1);
+    assert_eq!(play_timers(&api, t0 + 120 * MINUTE_MS).await, 0);
+    let seen = inquire(&api, key, t0 + 61 * MINUTE_MS).await;
+
+    let events = receiver.delivered(&api).await;
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(events.len(), 3, "issue (two events) and expiry: {events:?}");
+    let events = whole_events(&receiver, &api).await;
+    let expired = &status_event(&events, "EXPIRED")["data"];
+    assert_eq!(expired["virtualAccount"]["expired"], true);
+    assert_eq!(*expired, seen);
+}
+
+/// An account issued at the confirm of a create: the key knows the create's time only, so the
+/// deposit is told as every inquiry shows it (approved at the create's time plus the delay),
+/// when the issuing instance's timer comes. One whose key Gazua did not mint is never told.
+#[tokio::test]
+async fn on_the_stateless_ledger_an_account_issued_at_confirm_tells_its_deposit_once() {
+    let receiver = Receiver::start().await;
+    let api = api_to(&receiver, &LedgerChoice::Stateless);
+    let t0 = wall_ms();
+    let order_id = format!("order-va-stateless-3-{t0}");
+    let key = &create_va(&api, &order_id, "패딩 [gazua: deposit=30m]", t0).await;
+    let confirm = serde_json::json!({"paymentKey": key, "orderId": order_id, "amount": 30000});
+    confirm_va(&api, confirm, t0 + MINUTE_MS, after("30m")).await;
+    // A key Gazua did not mint, confirmed as a virtual account: no instance can rebuild it.
+    let unminted = serde_json::json!({"paymentKey": format!("pk-va-unminted-{t0}"),
+        "orderId": format!("order-va-stateless-3b-{t0}"), "amount": 30000,
+        "method": "VIRTUAL_ACCOUNT"});
+    confirm_va(&api, unminted, t0 + MINUTE_MS, after("30m")).await;
+
+    assert_eq!(
+        play_timers(&api, t0 + 30 * MINUTE_MS).await,
+        0,
+        "set at confirm"
+    );
+    assert_eq!(play_timers(&api, t0 + 31 * MINUTE_MS).await, 2);
+    let seen = inquire(&api, key, t0 + 31 * MINUTE_MS).await;
+    assert_eq!(seen["status"], "DONE");
+
+    let events = receiver.delivered(&api).await;
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "DONE"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "DEPOSIT_CALLBACK", "DONE"), 1, "{events:?}");
+    assert_eq!(events.len(), 4 + 2, "two issues, one deposit: {events:?}");
+    let events = whole_events(&receiver, &api).await;
+    assert_eq!(status_event(&events, "DONE")["data"], seen);
+}
+
+/// A deposit and `webhook=` decided outside the key's tag (a header, a profile rule): the
+/// stateless timer keeps the `webhook=` (the expiry is delivered twice as the issue directed),
+/// and, the key knowing no deposit, tells what every inquiry shows: the expiry at the due date.
+#[tokio::test]
+async fn on_the_stateless_ledger_the_timer_follows_the_issues_webhook_and_what_the_key_shows() {
+    let receiver = Receiver::start().await;
+    let api = api_to(&receiver, &LedgerChoice::Stateless);
+    let t0 = wall_ms();
+    let directed = (after("30m"), Some(Webhook::Duplicate));
+    let issued = issue_stateless(&api, 4, "패딩", t0, directed).await;
+    let key = issued["paymentKey"].as_str().unwrap();
+    assert_eq!(play_timers(&api, t0 + 30 * MINUTE_MS).await, 1);
+    assert_eq!(
+        inquire(&api, key, t0 + 30 * MINUTE_MS).await["status"],
+        "WAITING_FOR_DEPOSIT"
+    );
+    assert_eq!(
+        play_timers(&api, t0 + 60 * MINUTE_MS).await,
+        1,
+        "set again for the due date"
+    );
+    assert_eq!(
+        inquire(&api, key, t0 + 60 * MINUTE_MS).await["status"],
+        "EXPIRED"
+    );
+
+    let events = receiver.delivered(&api).await;
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "DONE"),
+        0,
+        "{events:?}"
+    );
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.len(),
+        2 * 2 + 2,
+        "issue and expiry, each twice: {events:?}"
+    );
+}
+
+/// A cancel is not recorded under `--ledger stateless` (an inquiry after it shows the account
+/// as its key does), so it stops no timer: the deposit is still told, after the cancel's own
+/// events.
+#[tokio::test]
+async fn on_the_stateless_ledger_a_cancel_stops_no_timer() {
+    let receiver = Receiver::start().await;
+    let api = api_to(&receiver, &LedgerChoice::Stateless);
+    let t0 = wall_ms();
+    let issued = issue_depositing(&api, 5, t0).await;
+    let key = issued["paymentKey"].as_str().unwrap();
+    let (status, canceled) = cancel(&api, key, t0 + 10 * MINUTE_MS, false).await;
+    assert_eq!(status, StatusCode::OK, "{canceled}");
+    assert_eq!(canceled["status"], "CANCELED");
+    assert_eq!(play_timers(&api, t0 + 30 * MINUTE_MS).await, 1);
+    assert_eq!(
+        inquire(&api, key, t0 + 30 * MINUTE_MS).await["status"],
+        "DONE"
+    );
+
+    let events = receiver.delivered(&api).await;
+    for status in ["WAITING_FOR_DEPOSIT", "CANCELED", "DONE"] {
+        for kind in ["PAYMENT_STATUS_CHANGED", "DEPOSIT_CALLBACK"] {
+            assert_eq!(
+                count(&events, kind, status),
+                1,
+                "{kind} {status}: {events:?}"
+            );
+        }
+    }
+    assert_eq!(events.len(), 6, "{events:?}");
+}
+
+/// Nothing remembers a confirm under `--ledger stateless`: a key confirmed twice is issued
+/// twice, each issue with its timer, and each tells its own events.
+#[tokio::test]
+async fn on_the_stateless_ledger_a_key_confirmed_twice_is_issued_and_told_twice() {
+    let receiver = Receiver::start().await;
+    let api = api_to(&receiver, &LedgerChoice::Stateless);
+    let t0 = wall_ms();
+    let order_id = format!("order-va-stateless-6-{t0}");
+    let key = create_va(&api, &order_id, "패딩", t0).await;
+    let confirm = serde_json::json!({"paymentKey": key, "orderId": order_id, "amount": 30000});
+    for at in [t0 + MINUTE_MS, t0 + 2 * MINUTE_MS] {
+        confirm_va(&api, confirm.clone(), at, None).await;
+    }
+    let week_ms = virtual_account::DEFAULT_VALID_HOURS * 60 * MINUTE_MS;
+    assert_eq!(play_timers(&api, t0 + 2 * MINUTE_MS + week_ms).await, 2);
+
+    let events = receiver.delivered(&api).await;
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "WAITING_FOR_DEPOSIT"),
+        2
+    );
+    assert_eq!(
+        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(events.len(), 2 * 2 + 2, "{events:?}");
 }
