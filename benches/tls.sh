@@ -10,7 +10,8 @@
 #:   QUICK=1 benches/tls.sh      # 3 rounds, 5 s windows
 #:
 #: wrk runs one thread (-t1), as benches/run.sh: confirm.lua numbers its payments per Lua state.
-#: Knobs: SCENARIOS (default "keepalive handshake d100-c1000"), ROUNDS, DURATION, GAZUA_BIN / BASELINE_BIN (prebuilt: no cargo build), OUT.
+#: Knobs: SCENARIOS (default "keepalive handshake d100-c1000"), GAZUA_ARGS (default
+#: "--profile happy"; e.g. add "--ledger stateless"), ROUNDS, DURATION, GAZUA_BIN / BASELINE_BIN (prebuilt: no cargo build), OUT.
 #: Traffic goes only to 127.0.0.1; every load run is bounded by `timeout`.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5}; else ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-10}; fi
 OUT=${OUT:-$ROOT/target/bench-results/tls-$(date -u +%Y%m%dT%H%M%SZ)}
+GAZUA_ARGS=${GAZUA_ARGS:---profile happy}
 GAZUA_PORT=18543 GAZUA_PLAIN=18580 BASELINE_PORT=18553
 mkdir -p "$OUT"
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -51,7 +53,7 @@ log "confirm body: $BODY_BYTES bytes"
 
 start_server() { # name
   case $1 in
-    gazua) "$GAZUA_BIN" --listen 127.0.0.1:$GAZUA_PLAIN --profile happy --tls-listen 127.0.0.1:$GAZUA_PORT \
+    gazua) "$GAZUA_BIN" --listen 127.0.0.1:$GAZUA_PLAIN $GAZUA_ARGS --tls-listen 127.0.0.1:$GAZUA_PORT \
              --tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem" 2>>"$OUT/gazua.log" & ;;
     baseline) "$BASELINE_BIN" --listen 127.0.0.1:$BASELINE_PORT --body-bytes "$BODY_BYTES" \
              --cert "$OUT/cert.pem" --key "$OUT/key.pem" >>"$OUT/baseline.log" & ;;

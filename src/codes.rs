@@ -9,6 +9,28 @@
 
 use crate::route::Route;
 
+/// The language of messages: Korean unless the client sends `Accept-Language: en-US`. The
+/// catalog owns its languages; `api` answers in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ko,
+    En,
+}
+
+impl Lang {
+    pub fn from_headers(headers: &http::HeaderMap) -> Lang {
+        let english = headers
+            .get(http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .get(..2)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("en"))
+            });
+        if english { Lang::En } else { Lang::Ko }
+    }
+}
+
 /// What kind of answer a code is; decides the `outcome` metric label of a `TossPayments-Test-Code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeKind {
@@ -38,13 +60,13 @@ impl CodeInfo {
     }
 
     /// The message in `lang` (always English for Gazua's own `GAZUA_*` codes).
-    pub fn message(&self, lang: crate::api::Lang) -> &'static str {
+    pub fn message(&self, lang: Lang) -> &'static str {
         if self.is_gazuas_own() {
             return self.en;
         }
         match lang {
-            crate::api::Lang::Ko => self.ko,
-            crate::api::Lang::En => self.en,
+            Lang::Ko => self.ko,
+            Lang::En => self.en,
         }
     }
 }
@@ -719,7 +741,7 @@ mod tests {
             "GAZUA_BODY_TOO_LARGE and GAZUA_INVALID_DIRECTIVE"
         );
         for code in own {
-            assert_eq!(code.message(crate::api::Lang::Ko), code.en, "{}", code.name);
+            assert_eq!(code.message(Lang::Ko), code.en, "{}", code.name);
             assert!(code.en.is_ascii(), "{}: {}", code.name, code.en);
         }
     }

@@ -72,26 +72,7 @@ use redis_ledger::{LedgerDown, RedisLedger};
 use store::Store;
 pub use store::ready_now;
 
-/// The language of messages: Korean unless the client sends `Accept-Language: en-US`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Ko,
-    En,
-}
-
-impl Lang {
-    pub fn from_headers(headers: &HeaderMap) -> Lang {
-        let english = headers
-            .get(http::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .get(..2)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("en"))
-            });
-        if english { Lang::En } else { Lang::Ko }
-    }
-}
+pub use crate::codes::Lang;
 
 /// One request as the API sees it, after routing and the body read.
 pub struct ApiRequest<'a> {

@@ -12,7 +12,7 @@ use rand::RngExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::file;
+use super::fields;
 use crate::directive::{Directives, Fault, Latency, Mix, Outcome};
 
 /// One custom route: `method path` answered with `status` and the rendered `body`, its
@@ -204,15 +204,15 @@ fn uuid_v4() -> String {
 struct RawCustomRoute {
     method: String,
     path: String,
-    #[serde(default, deserialize_with = "file::status")]
+    #[serde(default, deserialize_with = "fields::status")]
     status: Option<StatusCode>,
     #[serde(default)]
     body: Option<Value>,
-    #[serde(default, deserialize_with = "file::outcome")]
+    #[serde(default, deserialize_with = "fields::outcome")]
     outcome: Option<Mix<Outcome>>,
-    #[serde(default, deserialize_with = "file::latency")]
+    #[serde(default, deserialize_with = "fields::latency")]
     latency: Option<Latency>,
-    #[serde(default, deserialize_with = "file::fault")]
+    #[serde(default, deserialize_with = "fields::fault")]
     fault: Option<Mix<Fault>>,
 }
 

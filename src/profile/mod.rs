@@ -9,6 +9,7 @@
 mod capacity;
 mod custom;
 mod error;
+mod fields;
 mod file;
 mod rules;
 mod schedule;

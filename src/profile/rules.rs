@@ -10,7 +10,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::file::Fields;
+use super::fields::Fields;
 use crate::directive::Directives;
 use crate::route::Route;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::file::{self, Fields};
+use super::fields::{self, Fields};
 use crate::directive::{Directives, Fault, Latency, Mix, Outcome};
 
 /// One phase: its name (reported in `X-Gazua-Decision` and `gazua_profile_info`) and what it
@@ -102,18 +102,18 @@ fn boot() -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPhase {
-    #[serde(rename = "for", deserialize_with = "file::duration")]
+    #[serde(rename = "for", deserialize_with = "fields::duration")]
     length: Duration,
     name: String,
     // The directive fields inline rather than `flatten`ed: serde cannot deny unknown fields
     // through `flatten`, and would lose the position of a bad value.
-    #[serde(default, deserialize_with = "file::outcome")]
+    #[serde(default, deserialize_with = "fields::outcome")]
     outcome: Option<Mix<Outcome>>,
-    #[serde(default, deserialize_with = "file::latency")]
+    #[serde(default, deserialize_with = "fields::latency")]
     latency: Option<Latency>,
-    #[serde(default, deserialize_with = "file::fault")]
+    #[serde(default, deserialize_with = "fields::fault")]
     fault: Option<Mix<Fault>>,
-    #[serde(default, deserialize_with = "file::status")]
+    #[serde(default, deserialize_with = "fields::status")]
     status: Option<StatusCode>,
 }
 
