@@ -249,19 +249,27 @@ impl Cx<'_> {
 
     /// A 200 with the payment object.
     fn show(&self, p: &Payment) -> Reply {
-        self.note_shown(p);
+        if self.notes_shown() {
+            self.note_shown(p.clone());
+        }
         ok(render::payment(p, self.lang))
     }
 
     /// Keeps the payment an answer shows for what follows the answer (the stored
-    /// Idempotency-Key answer, the webhook of a change).
-    fn note_shown(&self, p: &Payment) {
-        if self.keep {
-            *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
-        }
+    /// Idempotency-Key answer, the webhook of a change): moved in, copied only when both keep it.
+    fn note_shown(&self, p: Payment) {
         // Every 200 with a payment but a create's (READY) and an inquiry's is a change.
-        if self.api.webhooks.is_some() && p.status != Status::Ready {
-            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+        let changed = self.api.webhooks.is_some() && p.status != Status::Ready;
+        let slot =
+            |m: &Mutex<Option<Payment>>, p| *m.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        match (self.keep, changed) {
+            (true, true) => {
+                slot(&self.changed, p.clone());
+                slot(&self.shown, p);
+            }
+            (true, false) => slot(&self.shown, p),
+            (false, true) => slot(&self.changed, p),
+            (false, false) => {}
         }
     }
 
@@ -399,7 +407,7 @@ impl Cx<'_> {
                 };
             })
             .await?;
-        if let Some(p) = &shown {
+        if let Some(p) = shown {
             self.note_shown(p);
         }
         Ok(reply.unwrap_or_else(|| self.refused("FAILED_INTERNAL_SYSTEM_PROCESSING")))
