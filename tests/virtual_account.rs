@@ -112,28 +112,11 @@ async fn a_checkout_virtual_account_waits_until_the_harness_deposits_it() {
     let create = json!({"method": "VIRTUAL_ACCOUNT", "amount": 15000, "orderId": "order-va-co",
                         "orderName": "책 [gazua: deposit=never]", "customerName": "김철수",
                         "successUrl": "https://shop.test/ok", "failUrl": "https://shop.test/fail"});
-    let created = send(
-        server.addr,
-        "POST",
-        "/v1/payments",
-        &[],
-        &create.to_string(),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
-    assert_eq!(created.json()["status"], "READY");
-    let key = created.json()["paymentKey"].as_str().unwrap().to_owned();
+    let created = common::post_ok(server.addr, "/v1/payments", &create).await;
+    assert_eq!(created["status"], "READY");
+    let key = created["paymentKey"].as_str().unwrap().to_owned();
     let confirm = json!({"paymentKey": key, "orderId": "order-va-co", "amount": 15000});
-    let confirmed = send(
-        server.addr,
-        "POST",
-        "/v1/payments/confirm",
-        &[],
-        &confirm.to_string(),
-    )
-    .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
-    let waiting = confirmed.json();
+    let waiting = common::post_ok(server.addr, "/v1/payments/confirm", &confirm).await;
     assert_eq!(waiting["status"], "WAITING_FOR_DEPOSIT");
     assert_eq!(waiting["virtualAccount"]["customerName"], "김철수");
     assert_eq!(
@@ -394,21 +377,13 @@ async fn a_stateless_fleet_answers_a_virtual_accounts_status_from_its_key() {
     let create = json!({"method": "VIRTUAL_ACCOUNT", "amount": 15000, "orderId": "order-sl-3",
                         "orderName": "책 [gazua: deposit=never]", "customerName": "김철수",
                         "successUrl": "https://shop.test/ok", "failUrl": "https://shop.test/fail"});
-    let created = send(a.addr, "POST", "/v1/payments", &[], &create.to_string()).await;
-    let key = created.json()["paymentKey"].as_str().unwrap().to_owned();
+    let created = common::post_ok(a.addr, "/v1/payments", &create).await;
+    let key = created["paymentKey"].as_str().unwrap().to_owned();
     let confirm = json!({"paymentKey": key, "orderId": "order-sl-3", "amount": 15000});
-    let confirmed = send(
-        b.addr,
-        "POST",
-        "/v1/payments/confirm",
-        &[],
-        &confirm.to_string(),
-    )
-    .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
-    assert_eq!(confirmed.json()["status"], "WAITING_FOR_DEPOSIT");
-    assert_eq!(confirmed.json()["method"], "가상계좌");
-    assert_eq!(confirmed.json()["virtualAccount"]["customerName"], "김철수");
+    let confirmed = common::post_ok(b.addr, "/v1/payments/confirm", &confirm).await;
+    assert_eq!(confirmed["status"], "WAITING_FOR_DEPOSIT");
+    assert_eq!(confirmed["method"], "가상계좌");
+    assert_eq!(confirmed["virtualAccount"]["customerName"], "김철수");
     let seen = inquire(&a, &key).await;
     assert_eq!(seen["status"], "WAITING_FOR_DEPOSIT");
     assert_eq!(seen["method"], "가상계좌");

@@ -888,27 +888,11 @@ async fn a_requests_webhook_directive_decides_its_events_over_the_flags() {
     let create = json!({"method": "CARD", "amount": 1000, "orderId": "order-hook-tag",
                         "orderName": "책 [gazua: webhook=drop]",
                         "successUrl": "https://shop.test/ok", "failUrl": "https://shop.test/fail"});
-    let created = send(
-        server.addr,
-        "POST",
-        "/v1/payments",
-        &[],
-        &create.to_string(),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
-    let confirm = json!({"paymentKey": created.json()["paymentKey"], "orderId": "order-hook-tag",
+    let created = common::post_ok(server.addr, "/v1/payments", &create).await;
+    let confirm = json!({"paymentKey": created["paymentKey"], "orderId": "order-hook-tag",
                          "amount": 1000});
     let skipped = metric(&server, "skipped").await;
-    let confirmed = send(
-        server.addr,
-        "POST",
-        "/v1/payments/confirm",
-        &[],
-        &confirm.to_string(),
-    )
-    .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    common::post_ok(server.addr, "/v1/payments/confirm", &confirm).await;
     assert_eq!(metric(&server, "skipped").await, skipped + 1);
 
     // Never silently ignored: a bad value is the PG-shaped 400 naming it.

@@ -198,6 +198,14 @@ pub async fn confirm(addr: SocketAddr, headers: &[(&str, &str)]) -> Reply {
     .await
 }
 
+/// `POST path` with the JSON `body`, which must be answered 200: the answer's JSON (the created
+/// or confirmed payment).
+pub async fn post_ok(addr: SocketAddr, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let reply = send(addr, "POST", path, &[], &body.to_string()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
+    reply.json()
+}
+
 /// How a raw connection ended after a request was written.
 #[derive(Debug)]
 pub struct RawEnd {

@@ -85,6 +85,16 @@ fn count(events: &[(String, String)], kind: &str, status: &str) -> usize {
         .count()
 }
 
+/// Asserts that `events` hold exactly one `kind` event with `status`.
+#[track_caller]
+fn told_once(events: &[(String, String)], kind: &str, status: &str) {
+    assert_eq!(
+        count(events, kind, status),
+        1,
+        "{kind} {status}: {events:?}"
+    );
+}
+
 /// An API on `ledger` whose webhooks go to `receiver` (the timer task starts with them).
 fn api_to(receiver: &Receiver, ledger: &LedgerChoice) -> Api {
     let settings = WebhookSettings {
@@ -213,11 +223,7 @@ async fn cancel_meets_an_expired_account(ledger: &LedgerChoice) {
     assert_eq!(play_timers(&api, t0 + 121 * MINUTE_MS).await, 1);
 
     let events = receiver.delivered(&api).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
-        1,
-        "{events:?}"
-    );
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED");
     assert_eq!(events.len(), 3, "issue (two events) and expiry: {events:?}");
 }
 
@@ -238,11 +244,7 @@ async fn cancel_meets_a_deposited_account(ledger: &LedgerChoice) {
     let events = receiver.delivered(&api).await;
     for kind in ["PAYMENT_STATUS_CHANGED", "DEPOSIT_CALLBACK"] {
         for status in ["WAITING_FOR_DEPOSIT", "DONE", "CANCELED"] {
-            assert_eq!(
-                count(&events, kind, status),
-                1,
-                "{kind} {status}: {events:?}"
-            );
+            told_once(&events, kind, status);
         }
     }
     assert_eq!(events.len(), 6, "{events:?}");
@@ -266,17 +268,9 @@ async fn harness_deposit_meets_settled_accounts(ledger: &LedgerChoice) {
     assert_eq!(play_timers(&api, t0 + 121 * MINUTE_MS).await, 2);
 
     let events = receiver.delivered(&api).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "DONE"),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(count(&events, "DEPOSIT_CALLBACK", "DONE"), 1, "{events:?}");
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED");
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "DONE");
+    told_once(&events, "DEPOSIT_CALLBACK", "DONE");
     assert_eq!(
         events.len(),
         4 + 3,
@@ -298,11 +292,7 @@ async fn timer_settles_first(ledger: &LedgerChoice) {
     assert_eq!(status, StatusCode::CONFLICT);
 
     let events = receiver.delivered(&api).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
-        1,
-        "{events:?}"
-    );
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED");
     assert_eq!(events.len(), 3, "{events:?}");
 }
 
@@ -318,16 +308,8 @@ async fn cancel_before_the_moment(ledger: &LedgerChoice) {
     assert_eq!(play_timers(&api, t0 + 31 * MINUTE_MS).await, 1);
 
     let events = receiver.delivered(&api).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "CANCELED"),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(
-        count(&events, "DEPOSIT_CALLBACK", "CANCELED"),
-        1,
-        "{events:?}"
-    );
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "CANCELED");
+    told_once(&events, "DEPOSIT_CALLBACK", "CANCELED");
     assert_eq!(events.len(), 4, "issue and cancel: {events:?}");
 }
 
@@ -538,12 +520,8 @@ async fn on_the_stateless_ledger_the_issuing_timer_tells_a_directed_deposit_once
     );
 
     let events = receiver.delivered(&issuer).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "DONE"),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(count(&events, "DEPOSIT_CALLBACK", "DONE"), 1, "{events:?}");
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "DONE");
+    told_once(&events, "DEPOSIT_CALLBACK", "DONE");
     assert_eq!(
         events.len(),
         4,
@@ -576,11 +554,7 @@ async fn on_the_stateless_ledger_the_issuing_timer_tells_an_expiry_once() {
     let seen = inquire(&api, key, t0 + 61 * MINUTE_MS).await;
 
     let events = receiver.delivered(&api).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED"),
-        1,
-        "{events:?}"
-    );
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "EXPIRED");
     assert_eq!(events.len(), 3, "issue (two events) and expiry: {events:?}");
     let events = whole_events(&receiver, &api).await;
     let expired = &status_event(&events, "EXPIRED")["data"];
@@ -616,12 +590,8 @@ async fn on_the_stateless_ledger_an_account_issued_at_confirm_tells_its_deposit_
     assert_eq!(seen["status"], "DONE");
 
     let events = receiver.delivered(&api).await;
-    assert_eq!(
-        count(&events, "PAYMENT_STATUS_CHANGED", "DONE"),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(count(&events, "DEPOSIT_CALLBACK", "DONE"), 1, "{events:?}");
+    told_once(&events, "PAYMENT_STATUS_CHANGED", "DONE");
+    told_once(&events, "DEPOSIT_CALLBACK", "DONE");
     assert_eq!(events.len(), 4 + 2, "two issues, one deposit: {events:?}");
     let events = whole_events(&receiver, &api).await;
     assert_eq!(status_event(&events, "DONE")["data"], seen);
@@ -693,11 +663,7 @@ async fn on_the_stateless_ledger_a_cancel_stops_no_timer() {
     let events = receiver.delivered(&api).await;
     for status in ["WAITING_FOR_DEPOSIT", "CANCELED", "DONE"] {
         for kind in ["PAYMENT_STATUS_CHANGED", "DEPOSIT_CALLBACK"] {
-            assert_eq!(
-                count(&events, kind, status),
-                1,
-                "{kind} {status}: {events:?}"
-            );
+            told_once(&events, kind, status);
         }
     }
     assert_eq!(events.len(), 6, "{events:?}");
