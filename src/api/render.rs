@@ -564,8 +564,9 @@ pub fn transaction_key(p: &Payment) -> String {
 }
 
 /// The Payment object as a serde-derived struct, serialized by serde_json: the reference every
-/// debug build checks the template of [`payment_with_checkout`] against, byte for byte.
-#[cfg(debug_assertions)]
+/// debug build and the unit tests check the template of [`payment_with_checkout`] against, byte
+/// for byte.
+#[cfg(any(test, debug_assertions))]
 mod reference {
     use std::fmt;
 
